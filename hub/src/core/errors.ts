@@ -1,0 +1,37 @@
+/**
+ * Errors with stable codes, thrown at the edge where they happen and turned into
+ * `{"error":{"code","message"}}` in one place (the HTTP error handler).
+ */
+export const errorStatus = {
+  KHU_BAD_REQUEST: 400,
+  KHU_UNAUTHORIZED: 401,
+  KHU_FORBIDDEN: 403,
+  KHU_NOT_FOUND: 404,
+  KHU_CONFLICT: 409,
+  KHU_PAYLOAD_TOO_LARGE: 413,
+  KHU_RATE_LIMITED: 429,
+  KHU_INTERNAL: 500,
+  KHU_CONFIG_INVALID: 500,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+export class KhuError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Extra fields for the answer (never secrets), e.g. `retryAfterSec`. */
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'KhuError';
+    this.code = code;
+    this.status = errorStatus[code];
+    this.details = details;
+  }
+}
+
+export const notFound = (what: string) => new KhuError('KHU_NOT_FOUND', `${what} not found`);
+export const badRequest = (message: string) => new KhuError('KHU_BAD_REQUEST', message);
+export const forbidden = (message = 'not allowed for your role') => new KhuError('KHU_FORBIDDEN', message);
+export const conflict = (message: string) => new KhuError('KHU_CONFLICT', message);

@@ -1,0 +1,195 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import closeWithGrace from 'close-with-grace';
+import { UsersService } from './auth/users-service.js';
+import { Broker } from './broker/broker.js';
+import { loadConfig, projectRoot } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { KhuError } from './core/errors.js';
+import { EventBus } from './core/event-bus.js';
+import { createLogger, type Logger } from './core/log.js';
+import type { HubModule } from './core/module.js';
+import { DevicesService } from './devices/devices-service.js';
+import { EventLog } from './events/event-log.js';
+import { type App, buildHttp } from './http/server.js';
+import { LightsService } from './lights/lights-service.js';
+import { openDatabase } from './store/db.js';
+import { DevicesRepo } from './store/devices-repo.js';
+import { EventsRepo } from './store/events-repo.js';
+import { SettingsRepo } from './store/settings-repo.js';
+import { UsersRepo } from './store/users-repo.js';
+
+export interface Hub {
+  config: Config;
+  log: Logger;
+  bus: EventBus;
+  users: UsersService;
+  lights: LightsService;
+  devices: DevicesService;
+  events: EventLog;
+  broker: Broker;
+  http: App;
+  /** The address the HTTP API listens on, once started. */
+  url: string;
+  /** Set when this start created the admin account with a generated password. */
+  generatedAdminPassword?: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string })
+      .version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/**
+ * The composition root: builds every module with its dependencies, starts them in order and
+ * stops them in reverse. Used by `npm start`, the demo, the tests and the benchmarks alike.
+ */
+export async function createHub(
+  config: Config,
+  options: { log?: Logger; adminPassword?: string } = {},
+): Promise<Hub> {
+  const log = options.log ?? createLogger({ level: config.log.level });
+  const db = openDatabase(resolve(config.dataDir, 'khu.db'));
+  const bus = new EventBus((err, event, owner) => log.error({ err, event, owner }, 'event listener failed'));
+
+  const events = new EventLog({ bus, repo: new EventsRepo(db), log: log.child({ module: 'events' }) });
+  const users = new UsersService({
+    repo: new UsersRepo(db),
+    settings: new SettingsRepo(db),
+    bus,
+    log: log.child({ module: 'users' }),
+    ...config.auth,
+  });
+  const devicesRepo = new DevicesRepo(db);
+  let devices: DevicesService | undefined;
+  const broker = new Broker({
+    options: config.mqtt,
+    bus,
+    log: log.child({ module: 'broker' }),
+    logins: { verify: (username, password) => devices?.verify(username, password) },
+  });
+  const lights = new LightsService({
+    options: config.lights,
+    bus,
+    repo: devicesRepo,
+    sink: broker,
+    log: log.child({ module: 'lights' }),
+  });
+  devices = new DevicesService({
+    repo: devicesRepo,
+    lights,
+    bus,
+    log: log.child({ module: 'devices' }),
+    disconnect: (id) => broker.disconnect(id),
+  });
+
+  const startedAt = new Date();
+  const http = await buildHttp(
+    {
+      config,
+      bus,
+      users,
+      lights,
+      devices,
+      events,
+      mqtt: { port: () => broker.port, connectedDevices: () => broker.connectedDevices },
+      startedAt,
+      version: version(),
+    },
+    log.child({ module: 'http' }),
+  );
+  const httpModule: HubModule = {
+    name: 'http',
+    start: async () => {
+      await http.listen({ port: config.http.port, host: config.http.host });
+    },
+    stop: () => http.close(),
+  };
+  // Devices before the broker, so that logins work from the first connection.
+  const modules: HubModule[] = [events, users, lights, devices, broker, httpModule];
+  const started: HubModule[] = [];
+
+  const hub: Hub = {
+    config,
+    log,
+    bus,
+    users,
+    lights,
+    devices,
+    events,
+    broker,
+    http,
+    url: '',
+    async start() {
+      try {
+        for (const m of modules) {
+          await m.start();
+          started.push(m);
+          if (m === users) {
+            const admin = await users.ensureAdmin(options.adminPassword);
+            hub.generatedAdminPassword = admin.generatedPassword;
+          }
+        }
+      } catch (err) {
+        // A port in use, say: undo what did start, so the process can exit cleanly.
+        await hub.stop();
+        throw err;
+      }
+      const address = http.server.address();
+      const port = typeof address === 'object' && address ? address.port : config.http.port;
+      hub.url = `http://127.0.0.1:${port}`;
+      log.info({ url: hub.url, mqttPort: broker.port }, 'hub started');
+    },
+    async stop() {
+      if (!db.open) return;
+      while (started.length > 0) {
+        const m = started.pop()!;
+        try {
+          await m.stop();
+        } catch (err) {
+          log.error({ err, module: m.name }, 'module did not stop cleanly');
+        }
+      }
+      db.close();
+    },
+  };
+  return hub;
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    process.stderr.write(`${err instanceof KhuError ? err.message : String(err)}\n`);
+    process.exit(1);
+  }
+  const log = createLogger({ level: config.log.level });
+  const hub = await createHub(config, { log, adminPassword: process.env.KHU_ADMIN_PASSWORD || undefined });
+  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    if (err) log.error({ err }, 'stopping after an error');
+    else log.info({ signal }, 'stopping');
+    await hub.stop();
+  });
+  await hub.start();
+  if (hub.generatedAdminPassword) {
+    process.stdout.write(
+      `\n  Tài khoản quản trị / admin account:  admin  /  ${hub.generatedAdminPassword}\n` +
+        '  (mật khẩu chỉ hiện một lần / shown only this once; set KHU_ADMIN_PASSWORD to choose it)\n\n',
+    );
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main().catch((err) => {
+    process.stderr.write(`khu: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

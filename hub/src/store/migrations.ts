@@ -1,0 +1,57 @@
+/** Numbered migrations, applied in order at start. Never edit one that has shipped: add the next. */
+export const migrations: Array<{ version: number; name: string; sql: string }> = [
+  {
+    version: 1,
+    name: 'users, devices, lights, events, settings',
+    sql: `
+      CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+      CREATE TABLE users (
+        username TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('resident', 'head', 'technician', 'admin')),
+        password_hash TEXT NOT NULL,
+        display_name TEXT NOT NULL DEFAULT '',
+        zones TEXT NOT NULL DEFAULT '[]',
+        token_version INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL
+      );
+      CREATE TABLE devices (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL DEFAULT 'tasmota',
+        channels INTEGER NOT NULL CHECK (channels BETWEEN 1 AND 32),
+        secret_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seen TEXT
+      );
+      CREATE TABLE lights (
+        id TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+        channel INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        zone TEXT NOT NULL,
+        desired TEXT CHECK (desired IN ('on', 'off')),
+        desired_by TEXT,
+        desired_at TEXT,
+        reported TEXT CHECK (reported IN ('on', 'off')),
+        reported_at TEXT,
+        UNIQUE (device_id, channel)
+      );
+      CREATE INDEX lights_zone ON lights(zone);
+      CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        type TEXT NOT NULL,
+        actor TEXT,
+        target TEXT,
+        message TEXT NOT NULL,
+        data TEXT
+      );
+      CREATE INDEX events_at ON events(at);
+      CREATE INDEX events_type ON events(type, id);
+      CREATE INDEX events_target ON events(target, id);
+    `,
+  },
+];

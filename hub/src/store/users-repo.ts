@@ -1,0 +1,76 @@
+import type { Db } from './db.js';
+
+export const ROLES = ['resident', 'head', 'technician', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface UserRecord {
+  username: string;
+  role: Role;
+  passwordHash: string;
+  displayName: string;
+  /** Zones this user may switch; empty = all. */
+  zones: string[];
+  tokenVersion: number;
+  createdAt: string;
+}
+
+interface Row {
+  username: string;
+  role: Role;
+  password_hash: string;
+  display_name: string;
+  zones: string;
+  token_version: number;
+  created_at: string;
+}
+
+const toRecord = (r: Row): UserRecord => ({
+  username: r.username,
+  role: r.role,
+  passwordHash: r.password_hash,
+  displayName: r.display_name,
+  zones: JSON.parse(r.zones) as string[],
+  tokenVersion: r.token_version,
+  createdAt: r.created_at,
+});
+
+export class UsersRepo {
+  #db: Db;
+
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  get(username: string): UserRecord | undefined {
+    const row = this.#db.prepare<[string], Row>('SELECT * FROM users WHERE username = ?').get(username);
+    return row && toRecord(row);
+  }
+
+  list(): UserRecord[] {
+    return this.#db.prepare<[], Row>('SELECT * FROM users ORDER BY username').all().map(toRecord);
+  }
+
+  count(): number {
+    return (this.#db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n;
+  }
+
+  insert(u: Omit<UserRecord, 'tokenVersion'>): void {
+    this.#db
+      .prepare(
+        `INSERT INTO users (username, role, password_hash, display_name, zones, created_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      )
+      .run(u.username, u.role, u.passwordHash, u.displayName, JSON.stringify(u.zones), u.createdAt);
+  }
+
+  /** Changing the password also ends every session of the user. */
+  setPassword(username: string, passwordHash: string): void {
+    this.#db
+      .prepare('UPDATE users SET password_hash = ?, token_version = token_version + 1 WHERE username = ?')
+      .run(passwordHash, username);
+  }
+
+  remove(username: string): boolean {
+    return this.#db.prepare('DELETE FROM users WHERE username = ?').run(username).changes > 0;
+  }
+}
