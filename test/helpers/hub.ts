@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { SimRelay, type SimRelayOptions } from '../../firmware-sim/relay.js';
-import { loadConfig } from '../../hub/src/config/load.js';
+import { loadConfig, merge } from '../../hub/src/config/load.js';
 import type { Config } from '../../hub/src/config/schema.js';
 import { createHub, type Hub } from '../../hub/src/main.js';
 import { waitFor } from './wait.js';
@@ -60,15 +60,14 @@ export class TestHub {
   }
 
   async #boot(): Promise<void> {
+    // The test's settings over ours, key by key, so that loopback and the ports always stay.
     const config = loadConfig({
       env: {},
-      overrides: {
+      overrides: merge(this.#overrides, {
         dataDir: this.dataDir,
         http: { host: '127.0.0.1', port: this.#ports.http },
         mqtt: { host: '127.0.0.1', port: this.#ports.mqtt },
-        log: { level: 'info' },
-        ...this.#overrides,
-      },
+      }),
     });
     const log = pino(
       { level: 'debug' },

@@ -84,6 +84,18 @@ describe('switching lights', () => {
     expect([a1.state(1), ...a2.states(), b1.state(1)]).toEqual(['on', 'on', 'on', 'on']);
   });
 
+  it('switches a street whose name has Vietnamese diacritics and spaces', async () => {
+    const relay = await t.onlineRelay({ id: 'nc1', zone: 'Ngõ Chùa' });
+    const res = await t.api<{ lights: Light[] }>('POST', `/api/zones/${encodeURIComponent('Ngõ Chùa')}/state`, {
+      body: { state: 'on' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.lights).toMatchObject([{ id: 'nc1', zone: 'Ngõ Chùa', reported: 'on' }]);
+    expect(relay.state(1)).toBe('on');
+    const zones = await t.api<Array<{ zone: string; lights: number; on: number }>>('GET', '/api/zones');
+    expect(zones.body).toEqual([{ zone: 'Ngõ Chùa', lights: 1, on: 1 }]);
+  });
+
   it('answers pending after the wait bound when the relay does not confirm, and raises an alarm', async () => {
     await t.close();
     t = await TestHub.start({ lights: { commandWaitMs: 200, ackTimeoutMs: 400 } });

@@ -15,6 +15,11 @@ export interface LightSnapshot {
   reported: PowerState | null;
   online: boolean;
   pending: boolean;
+  /** Who or what asked for the desired state (`user:alice`, `program:dusk`), and when. */
+  desiredBy: string | null;
+  desiredAt: string | null;
+  /** When the relay last reported a change. */
+  reportedAt: string | null;
 }
 
 /** Every event the hub's modules tell each other about. */

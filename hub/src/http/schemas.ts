@@ -23,6 +23,9 @@ export const Light = T.Object({
   reported: PowerStateOrNull,
   online: T.Boolean(),
   pending: T.Boolean(),
+  desiredBy: T.Union([T.String(), T.Null()], { description: 'who or what asked: user:<name>, system:…' }),
+  desiredAt: T.Union([T.String(), T.Null()]),
+  reportedAt: T.Union([T.String(), T.Null()]),
 });
 
 export const StateBody = T.Object(

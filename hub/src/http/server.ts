@@ -2,6 +2,7 @@ import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { UsersService } from '../auth/users-service.js';
 import type { Config } from '../config/schema.js';
@@ -77,8 +78,15 @@ export async function buildHttp(services: Services, log: Logger): Promise<App> {
     trustProxy: false,
     // On stop, end every connection (live streams included) instead of waiting for them.
     forceCloseConnections: true,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Query strings and path parameters arrive as text and are converted (`limit=2` → 2); a JSON
+  // body is taken exactly as sent: `{"state":["off"]}` or `"channels":"2"` is refused, not coerced.
+  const strict = new Ajv({ allErrors: false, useDefaults: true, coerceTypes: false, strict: false });
+  const lenient = new Ajv({ allErrors: false, useDefaults: true, coerceTypes: 'array', strict: false });
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? strict : lenient).compile(schema as object),
+  );
 
   app.decorate('services', services);
   app.addSchema(ErrorBody);

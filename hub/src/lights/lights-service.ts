@@ -442,5 +442,8 @@ function snapshot(l: Light): LightSnapshot {
     reported: l.record.reported,
     online: l.device.online,
     pending: isPending(l),
+    desiredBy: l.record.desiredBy,
+    desiredAt: l.record.desiredAt,
+    reportedAt: l.record.reportedAt,
   };
 }

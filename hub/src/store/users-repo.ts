@@ -36,13 +36,16 @@ const toRecord = (r: Row): UserRecord => ({
 
 export class UsersRepo {
   #db: Db;
+  #get;
 
   constructor(db: Db) {
     this.#db = db;
+    // Read on every authenticated request: prepared once.
+    this.#get = db.prepare<[string], Row>('SELECT * FROM users WHERE username = ?');
   }
 
   get(username: string): UserRecord | undefined {
-    const row = this.#db.prepare<[string], Row>('SELECT * FROM users WHERE username = ?').get(username);
+    const row = this.#get.get(username);
     return row && toRecord(row);
   }
 
