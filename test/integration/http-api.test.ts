@@ -6,6 +6,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LightSnapshot } from '../../hub/src/core/event-bus.js';
+import type { EventRecord } from '../../hub/src/store/events-repo.js';
 import { ADMIN_PASSWORD, type ApiResult, type MqttLogin, TestHub } from '../helpers/hub.js';
 import { onceWithTimeout, waitFor } from '../helpers/wait.js';
 
@@ -13,15 +14,7 @@ type Light = LightSnapshot;
 interface ErrorAnswer {
   error: { code: string; message: string; retryAfterSec?: number };
 }
-interface EventView {
-  id: number;
-  at: string;
-  type: string;
-  actor: string | null;
-  target: string | null;
-  message: string;
-  data: Record<string, unknown> | null;
-}
+type EventView = EventRecord;
 interface EventPage {
   events: EventView[];
   next: number | null;

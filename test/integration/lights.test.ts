@@ -86,9 +86,13 @@ describe('switching lights', () => {
 
   it('switches a street whose name has Vietnamese diacritics and spaces', async () => {
     const relay = await t.onlineRelay({ id: 'nc1', zone: 'Ngõ Chùa' });
-    const res = await t.api<{ lights: Light[] }>('POST', `/api/zones/${encodeURIComponent('Ngõ Chùa')}/state`, {
-      body: { state: 'on' },
-    });
+    const res = await t.api<{ lights: Light[] }>(
+      'POST',
+      `/api/zones/${encodeURIComponent('Ngõ Chùa')}/state`,
+      {
+        body: { state: 'on' },
+      },
+    );
     expect(res.status).toBe(200);
     expect(res.body.lights).toMatchObject([{ id: 'nc1', zone: 'Ngõ Chùa', reported: 'on' }]);
     expect(relay.state(1)).toBe('on');

@@ -38,11 +38,14 @@ describe('parsePowerObject (stat/<t>/RESULT, tele/<t>/STATE)', () => {
     expect(asObject(parsePowerObject(TELE_STATE))).toEqual({ 1: 'on', 2: 'off' });
   });
 
-  it('reads 1/0 states (SetOption26 style) and ignores states it cannot read', () => {
-    expect(asObject(parsePowerObject('{"POWER1":1,"POWER2":0,"POWER3":"BLINK","POWER4":null}'))).toEqual({
-      1: 'on',
-      2: 'off',
-    });
+  it('reads 1/0 states (SetOption26 style)', () => {
+    expect(asObject(parsePowerObject('{"POWER1":1,"POWER2":0}'))).toEqual({ 1: 'on', 2: 'off' });
+  });
+
+  it('takes a report with a POWER value that is not a state as malformed as a whole', () => {
+    expect(parsePowerObject('{"POWER1":"ON","POWER3":"BLINK"}')).toBeUndefined();
+    expect(parsePowerObject('{"POWER":null}')).toBeUndefined();
+    expect(parsePowerObject('{"POWER":"BANANA"}')).toBeUndefined();
   });
 
   it('answers an empty map for a JSON object without power keys (e.g. a STATUS reply)', () => {

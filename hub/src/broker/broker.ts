@@ -68,6 +68,10 @@ export class Broker implements HubModule {
       preConnect: (client, packet, done) => {
         // [MQTT-3.1.3-8] an empty client id requires a clean session; aedes would accept it.
         (client as DeviceClient).khuRejectedId = !packet.clientId && packet.clean === false;
+        // Tasmota's default client id is DVES_ + the MAC's last 3 bytes: in a fleet of 1000 two
+        // relays can share one, and aedes would let each connection knock the other off. The id
+        // is kept per login instead.
+        if (packet.clientId && packet.username) packet.clientId = `${packet.username}/${packet.clientId}`;
         done(null, true);
       },
       authenticate: (client: DeviceClient, username, password, done) => {

@@ -80,7 +80,8 @@ export function encodePowerState(state: PowerState): string {
 /**
  * Channel states in a JSON object such as `stat/<t>/RESULT {"POWER":"ON"}` or
  * `tele/<t>/STATE {"Time":…,"POWER1":"ON","POWER2":"OFF",…}`. Other keys are ignored.
- * Returns undefined when the payload is not a JSON object.
+ * Returns undefined when the payload is not a JSON object, or when a POWER key holds a value
+ * that is not a state: such a report is malformed as a whole.
  */
 export function parsePowerObject(payload: string): Map<number, PowerState> | undefined {
   let data: unknown;
@@ -95,7 +96,8 @@ export function parsePowerObject(payload: string): Map<number, PowerState> | und
     const channel = parsePowerKey(key);
     if (channel === undefined) continue;
     const state = parsePowerState(value);
-    if (state !== undefined) out.set(channel, state);
+    if (state === undefined) return undefined;
+    out.set(channel, state);
   }
   return out;
 }
