@@ -52,10 +52,7 @@ WORKDIR /app
 # The application stays owned by root (read-only for the hub); only /data is writable.
 COPY --from=build /app /app
 
-# `khu` on PATH for the technician: docker-compose exec hub khu …
-RUN printf '#!/bin/sh\nexec node /app/dist/scripts/khu.js "$@"\n' > /usr/local/bin/khu \
- && chmod 755 /usr/local/bin/khu \
- && mkdir -p /data \
+RUN mkdir -p /data \
  && chown node:node /data
 
 VOLUME /data
@@ -67,4 +64,4 @@ USER node
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.KHU_HTTP_PORT||8080)+'/api/health',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 
-CMD ["node", "dist/hub/src/main.js"]
+CMD ["node", "--max-semi-space-size=2", "dist/hub/src/main.js"]

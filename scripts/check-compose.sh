@@ -44,9 +44,9 @@ profiles="$(dc config --profiles | tr '\n' ' ')"
 [[ "$profiles" == "sim " ]] || fail "expected exactly one profile 'sim', got '$profiles'"
 
 # 3. The entry points named in Dockerfile and docker-compose.yml are those of package.json.
-start_js="$(node -p "require('./package.json').scripts.start.replace(/^node /, '')")"
+start_cmd="$(node -p "JSON.stringify(require('./package.json').scripts.start.split(/\\s+/)).replaceAll(',', ', ')")"
 sim_js="$(node -p "require('./package.json').scripts.sim.replace(/^node /, '')")"
-grep -Fq "CMD [\"node\", \"$start_js\"]" Dockerfile || fail "Dockerfile CMD does not run $start_js (package.json start)"
+grep -Fq "CMD $start_cmd" Dockerfile || fail "Dockerfile CMD is not $start_cmd (package.json start)"
 grep -Fq -- "- $sim_js" "$FILE" || fail "$FILE sim service does not run $sim_js (package.json sim)"
 
 echo "check-compose: OK ($FILE: services hub, sim [profile sim])"

@@ -96,7 +96,13 @@ export class Broker implements HubModule {
       authorizePublish: (client: DeviceClient | null, packet, done) => {
         // client is null only for wills aedes republishes on its own.
         const deviceId = client?.khuDevice;
-        if (deviceId && mayPublish(deviceId, packet.topic)) return done(null);
+        if (deviceId && mayPublish(deviceId, packet.topic)) {
+          // Nobody may subscribe to a device's tele/ and stat/ topics, so keeping its retained
+          // messages (Tasmota retains its LWT) would only cost memory and a scan at every
+          // subscribe; and a retained cmnd/ would switch the relay at each reconnect.
+          packet.retain = false;
+          return done(null);
+        }
         if (!client) return done(null);
         this.#log.warn({ deviceId, topic: packet.topic }, 'publish outside own topics refused');
         this.#bus.emit('alarm', {
@@ -161,7 +167,9 @@ export class Broker implements HubModule {
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.#opts.port, this.#opts.host, () => {
+      // After a hub restart every relay comes back at once: Node's default backlog (511) would
+      // drop SYNs and cost each dropped relay a 1–3 s retransmit.
+      server.listen({ port: this.#opts.port, host: this.#opts.host, backlog: 2048 }, () => {
         server.off('error', reject);
         resolve();
       });

@@ -61,16 +61,17 @@ export class EventBus {
     this.#onListenerError = onListenerError;
   }
 
+  // Lists are replaced, never changed in place, so that emit() needs no copy while a listener
+  // adds or removes listeners.
   on<K extends HubEventName>(owner: string, event: K, fn: Listener<K>): void {
     const list = this.#listeners.get(event) ?? [];
-    list.push({ owner, fn: fn as Listener<HubEventName> });
-    this.#listeners.set(event, list);
+    this.#listeners.set(event, [...list, { owner, fn: fn as Listener<HubEventName> }]);
   }
 
   emit<K extends HubEventName>(event: K, payload: HubEvents[K]): void {
     const list = this.#listeners.get(event);
     if (!list) return;
-    for (const { owner, fn } of [...list]) {
+    for (const { owner, fn } of list) {
       try {
         fn(payload);
       } catch (err) {

@@ -48,6 +48,8 @@ export class DevicesService implements HubModule, DeviceLogins {
   #log: Logger;
   #devices = new Map<string, DeviceRecord & { online: boolean }>();
   #disconnect: (deviceId: string) => void;
+  #seenQueue = new Map<string, string>();
+  #seenFlush: NodeJS.Immediate | undefined;
 
   constructor(deps: {
     repo: DevicesRepo;
@@ -71,6 +73,8 @@ export class DevicesService implements HubModule, DeviceLogins {
 
   stop(): void {
     this.#bus.removeOwner(this.name);
+    if (this.#seenFlush) clearImmediate(this.#seenFlush);
+    this.#flushSeen();
     const now = new Date().toISOString();
     const online = [...this.#devices.values()].filter((d) => d.online).map((d) => ({ id: d.id, at: now }));
     if (online.length) this.#repo.setLastSeen(online);
@@ -182,6 +186,20 @@ export class DevicesService implements HubModule, DeviceLogins {
     if (!device) return;
     device.online = online;
     device.lastSeen = new Date().toISOString();
-    this.#repo.setLastSeen([{ id: deviceId, at: device.lastSeen }]);
+    // 1000 relays reconnecting at once: one commit per turn of the event loop, not per relay.
+    this.#seenQueue.set(deviceId, device.lastSeen);
+    this.#seenFlush ??= setImmediate(() => this.#flushSeen());
+  }
+
+  #flushSeen(): void {
+    this.#seenFlush = undefined;
+    if (this.#seenQueue.size === 0) return;
+    const batch = [...this.#seenQueue].map(([id, at]) => ({ id, at }));
+    this.#seenQueue.clear();
+    try {
+      this.#repo.setLastSeen(batch);
+    } catch (err) {
+      this.#log.error({ err }, 'could not persist last-seen times');
+    }
   }
 }
