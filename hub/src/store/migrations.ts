@@ -54,4 +54,39 @@ export const migrations: Array<{ version: number; name: string; sql: string }> =
       CREATE INDEX events_target ON events(target, id);
     `,
   },
+  {
+    version: 2,
+    name: 'cameras and recorded segments',
+    sql: `
+      CREATE TABLE cameras (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('onvif', 'rtsp')),
+        -- ONVIF device service address (host[:port]); NULL for a plain RTSP camera
+        onvif_address TEXT,
+        -- The camera's own login: needed to reach it, so kept; never in logs or API answers.
+        username TEXT,
+        password TEXT,
+        main_uri TEXT NOT NULL,
+        sub_uri TEXT,
+        snapshot_uri TEXT,
+        info TEXT NOT NULL DEFAULT '{}',
+        retention_days INTEGER,
+        created_at TEXT NOT NULL
+      );
+      CREATE TABLE segments (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        camera_id TEXT NOT NULL REFERENCES cameras(id) ON DELETE CASCADE,
+        start TEXT NOT NULL,
+        end TEXT NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        path TEXT NOT NULL UNIQUE,
+        -- 0 while ffmpeg still writes it (its end is "now")
+        complete INTEGER NOT NULL DEFAULT 1
+      );
+      CREATE INDEX segments_camera_start ON segments(camera_id, start);
+      CREATE INDEX segments_start ON segments(start);
+    `,
+  },
 ];
