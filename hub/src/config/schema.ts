@@ -63,6 +63,33 @@ export const ConfigSchema = T.Object(
       },
       { additionalProperties: false },
     ),
+    recording: T.Object(
+      {
+        dir: T.String({ description: 'where segments go; empty = <dataDir>/recordings' }),
+        segmentSeconds: T.Integer({ minimum: 2, maximum: 600 }),
+        fragmentMs: T.Integer({
+          minimum: 100,
+          maximum: 5000,
+          description: 'at most this much is lost at a power cut',
+        }),
+        retentionDays: T.Integer({ minimum: 1, maximum: 3650 }),
+        minFreeMb: T.Integer({
+          minimum: 0,
+          description: 'oldest recordings go first when free space falls under this',
+        }),
+        ffmpegPath: T.String({ minLength: 1 }),
+      },
+      { additionalProperties: false },
+    ),
+    discovery: T.Object(
+      {
+        interface: T.String({
+          description: 'IPv4 address of the LAN interface for WS-Discovery; empty = the default',
+        }),
+        timeoutMs: T.Integer({ minimum: 200, maximum: 30_000 }),
+      },
+      { additionalProperties: false },
+    ),
     log: T.Object(
       {
         level: T.Union(
