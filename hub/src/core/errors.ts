@@ -10,6 +10,12 @@ export const errorStatus = {
   KHU_CONFLICT: 409,
   KHU_PAYLOAD_TOO_LARGE: 413,
   KHU_RATE_LIMITED: 429,
+  /** A camera did not answer (network, wrong address, timeout). */
+  KHU_CAMERA_UNREACHABLE: 502,
+  /** The camera answered, but refused the login we were given. */
+  KHU_CAMERA_LOGIN_REFUSED: 422,
+  /** The camera answered with something we will not use (a non-RTSP stream URI, no H.264 profile…). */
+  KHU_CAMERA_UNUSABLE: 422,
   KHU_INTERNAL: 500,
   KHU_CONFIG_INVALID: 500,
 } as const;
