@@ -707,9 +707,9 @@ describe('provisioning and device logins', () => {
   });
 
   it('answers the broker address of publicUrl when one is set', async () => {
-    const h = await hub({ http: { host: '127.0.0.1', port: 0, publicUrl: 'http://192.168.1.10:8080' } });
+    const h = await hub({ http: { host: '127.0.0.1', port: 0, publicUrl: 'http://198.51.100.10:8080' } });
     const m = await h.provision({ id: 'r1' });
-    expect(m.host).toBe('192.168.1.10');
+    expect(m.host).toBe('198.51.100.10');
     expect(m.port).toBe(h.mqttPort);
   });
 

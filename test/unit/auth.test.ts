@@ -157,33 +157,33 @@ describe('login limiter', () => {
     const c = clock();
     const l = new LoginLimiter(3, 60, c.now);
     for (let i = 0; i < 3; i++) {
-      expect(l.retryAfterSec('ba', '10.0.0.1')).toBe(0);
-      l.failed('ba', '10.0.0.1');
+      expect(l.retryAfterSec('ba', '203.0.113.1')).toBe(0);
+      l.failed('ba', '203.0.113.1');
       c.t += 1000;
     }
     // Three failures at t0, t0+1 s, t0+2 s; now t0+3 s: the first leaves the window at t0+60 s.
-    expect(l.retryAfterSec('ba', '10.0.0.1')).toBe(57);
+    expect(l.retryAfterSec('ba', '203.0.113.1')).toBe(57);
   });
 
   it('limits per username: the same user from another address is refused too, case-insensitively', () => {
     const c = clock();
     const l = new LoginLimiter(3, 60, c.now);
-    l.failed('ba', '10.0.0.1');
-    l.failed('ba', '10.0.0.2');
-    l.failed('BA', '10.0.0.3');
-    expect(l.retryAfterSec('ba', '10.0.0.4')).toBe(60);
-    expect(l.retryAfterSec('Ba', '10.0.0.4')).toBe(60);
-    expect(l.retryAfterSec('ong', '10.0.0.4')).toBe(0);
+    l.failed('ba', '203.0.113.1');
+    l.failed('ba', '203.0.113.2');
+    l.failed('BA', '203.0.113.3');
+    expect(l.retryAfterSec('ba', '203.0.113.4')).toBe(60);
+    expect(l.retryAfterSec('Ba', '203.0.113.4')).toBe(60);
+    expect(l.retryAfterSec('ong', '203.0.113.4')).toBe(0);
   });
 
   it('limits per address: another username from the same address is refused too', () => {
     const c = clock();
     const l = new LoginLimiter(3, 60, c.now);
-    l.failed('ba', '10.0.0.1');
-    l.failed('ong', '10.0.0.1');
-    l.failed('admin', '10.0.0.1');
-    expect(l.retryAfterSec('co', '10.0.0.1')).toBe(60);
-    expect(l.retryAfterSec('co', '10.0.0.2')).toBe(0);
+    l.failed('ba', '203.0.113.1');
+    l.failed('ong', '203.0.113.1');
+    l.failed('admin', '203.0.113.1');
+    expect(l.retryAfterSec('co', '203.0.113.1')).toBe(60);
+    expect(l.retryAfterSec('co', '203.0.113.2')).toBe(0);
   });
 
   it('slides: each failure leaving the window frees one attempt', () => {

@@ -68,7 +68,7 @@ describe('loadConfig', () => {
         '  name: Khu Lâm Thao',
         'http:',
         '  port: 8081',
-        '  publicUrl: http://192.168.1.10:8081',
+        '  publicUrl: http://198.51.100.10:8081',
         '',
       ].join('\n'),
     );
@@ -77,7 +77,7 @@ describe('loadConfig', () => {
     expect(c.site.timezone).toBe('Asia/Ho_Chi_Minh');
     expect(c.http).toMatchObject({
       port: 8081,
-      publicUrl: 'http://192.168.1.10:8081',
+      publicUrl: 'http://198.51.100.10:8081',
       bodyLimitBytes: 65536,
     });
     expect(c.mqtt.port).toBe(2883);

@@ -51,7 +51,7 @@ function probeMessage(messageId: string): string {
   );
 }
 
-/** `192.168.1.0/24` → its host addresses; a plain address → itself. Refuses ranges over 1024 addresses. */
+/** `198.51.100.0/24` → its host addresses; a plain address → itself. Refuses ranges over 1024 addresses. */
 export function expandTargets(targets: string[]): string[] {
   const out = new Set<string>();
   for (const t of targets) {
