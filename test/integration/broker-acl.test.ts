@@ -295,25 +295,25 @@ describe('what a device may publish', () => {
   it('never retains command topics: a fresh subscriber gets no old command', async () => {
     t = await TestHub.start();
     const login = await t.provision({ id: 'ret1' });
-    // Only the device itself may subscribe to its command topic, so the fresh subscriber logs in
-    // as ret1 too. It connects before the relay: the hub treats the newest connection as the
-    // device and queries it when it subscribes; that query (an empty POWER) would also wipe a
-    // retained command, so the check must not ride on it.
-    const fresh = await open(login);
     const relay = t.relay(login);
-    await relay.start(); // resolves on the SUBACK: the hub already knows the relay listens
+    await relay.start();
     const on = await t.api<Light>('POST', '/api/lights/ret1/state', { body: { state: 'on' } });
     expect(on.body).toMatchObject({ reported: 'on', pending: false });
-    expect(relay.state(1)).toBe('on');
+    await relay.stop();
 
+    // Only the device itself may subscribe to its command topic: the fresh subscriber logs in as
+    // ret1. A retained ON would reach it the moment it subscribes ("ghost switching").
+    const fresh = await open(login);
     expect(await subscribe(fresh, 'cmnd/ret1/#')).toEqual([0]);
-    // A second command does arrive, after anything retained would have.
-    const off = await t.api<Light>('POST', '/api/lights/ret1/state', { body: { state: 'off' } });
-    expect(off.body).toMatchObject({ desired: 'off', reported: 'off', pending: false });
+    const off = t.api<Light>('POST', '/api/lights/ret1/state', { body: { state: 'off' } });
     await waitFor(() => fresh.received.some((m) => m.topic === 'cmnd/ret1/POWER' && m.payload === 'OFF'), {
       message: 'the OFF reaching the fresh subscriber',
     });
-    expect(fresh.received).toEqual([{ topic: 'cmnd/ret1/POWER', payload: 'OFF', retain: false }]);
+    await off;
+    // What arrived: the hub's state queries (empty) and the OFF, none of them retained, no ON.
+    expect(fresh.received.filter((m) => m.retain)).toEqual([]);
+    expect(fresh.received.filter((m) => m.payload === 'ON')).toEqual([]);
+    expect(new Set(fresh.received.map((m) => m.payload))).toEqual(new Set(['', 'OFF']));
   });
 });
 
@@ -498,5 +498,42 @@ describe('the will', () => {
     });
     await waitFor(() => lwt.includes('Offline'), { message: 'the will published' });
     expect(await eventsOf('alarm.mqtt_refused')).toEqual([]);
+  });
+});
+
+describe('one connection per relay login', () => {
+  it('closes an older connection with the same login, and a rotated password leaves nothing connected', async () => {
+    t = await TestHub.start();
+    const login = await t.provision({ id: 'own1' });
+    const thief = await open(login, { clientId: 'thief' });
+    const device = await open(login, { clientId: 'DVES_0A0B0C' });
+    await waitFor(() => thief.closed, { message: 'the older connection closed' });
+    expect(device.closed).toBe(false);
+
+    const rotated = await t.api<{ mqtt: { password: string } }>('POST', '/api/devices/own1/password');
+    expect(rotated.status).toBe(200);
+    await waitFor(() => device.closed, { message: 'the connection with the old password closed' });
+    await expect(open(login)).rejects.toThrow(/Bad username or password|Not authorized/i);
+    expect(t.hub.broker.connectedDevices).toBe(0);
+  });
+
+  it('reaches a relay whose session the broker kept (clean=false) without a new SUBSCRIBE', async () => {
+    t = await TestHub.start();
+    const login = await t.provision({ id: 'kept1' });
+    const first = await open(login, { clientId: 'DVES_KEPT01', clean: false });
+    await first.client.subscribeAsync('cmnd/kept1/#', { qos: 1 });
+    await first.client.endAsync();
+    // Back with the same session: its subscription is restored by the broker, not sent again.
+    const again = await open(login, { clientId: 'DVES_KEPT01', clean: false });
+    await waitFor(() => again.received.some((m) => m.topic === 'cmnd/kept1/POWER' && m.payload === ''), {
+      message: 'the hub asked the restored session for its state',
+    });
+    await again.client.publishAsync('stat/kept1/POWER', 'OFF', { qos: 1 });
+    const command = t.api('POST', '/api/lights/kept1/state', { body: { state: 'on' } });
+    await waitFor(() => again.received.some((m) => m.topic === 'cmnd/kept1/POWER' && m.payload === 'ON'), {
+      message: 'the command reached the restored session',
+    });
+    await again.client.publishAsync('stat/kept1/POWER', 'ON', { qos: 1 });
+    expect((await command).body).toMatchObject({ reported: 'on', pending: false });
   });
 });

@@ -192,15 +192,10 @@ describe('logging in', () => {
     // Sessions already open are not touched.
     expect((await h.api('GET', '/api/lights', { token: adminToken })).status).toBe(200);
 
+    // The wrong passwords are in the event log; the refused attempts after them are not (they
+    // cost the sender nothing and would fill the log).
     const failed = await events(h, 'type=user.login_failed');
-    expect(failed.map((e) => e.actor)).toEqual([
-      'user:admin',
-      'user:ba-lan',
-      'user:ba-lan',
-      'user:ba-lan',
-      'user:ba-lan',
-    ]);
-    expect(failed.filter((e) => /rate limited/.test(e.message))).toHaveLength(2);
+    expect(failed.map((e) => e.actor)).toEqual(['user:ba-lan', 'user:ba-lan', 'user:ba-lan']);
     expect(JSON.stringify(h.logs)).not.toContain('wrong-0');
   });
 

@@ -147,6 +147,30 @@ describe('switching lights', () => {
     await waitFor(() => relay.state(1) === 'on', { message: 'relay on after its late subscription' });
   });
 
+  it('takes two quick commands (on, then off) without false alarms, ending at the last one', async () => {
+    const relay = await t.onlineRelay({ id: 'q1' });
+    relay.ackDelayMs = 150; // the relay answers ON only after OFF was sent
+    const on = t.api<Light>('POST', '/api/lights/q1/state', { body: { state: 'on' } });
+    await waitFor(() => relay.commandsReceived >= 2, { message: 'ON reached the relay' });
+    const off = await t.api<Light>('POST', '/api/lights/q1/state', { body: { state: 'off' } });
+    await on;
+    expect(off.status).toBe(200);
+    await waitFor(
+      async () => {
+        const l = (await t.api<Light>('GET', '/api/lights/q1')).body;
+        return l.reported === 'off' && !l.pending && relay.state(1) === 'off';
+      },
+      { message: 'light off and confirmed' },
+    );
+    const light = (await t.api<Light>('GET', '/api/lights/q1')).body;
+    expect(light).toMatchObject({ desired: 'off', desiredBy: 'user:admin' });
+    expect(await eventsOf('alarm.relay_unexpected_state')).toEqual([]);
+    expect((await eventsOf('light.switched')).map((e) => [e.actor, e.data.to])).toEqual([
+      ['user:admin', 'off'],
+      ['user:admin', 'on'],
+    ]);
+  });
+
   it('takes a state switched at the cabinet as the new state, with an alarm', async () => {
     const relay = await t.onlineRelay({ id: 'btn1' });
     await t.api('POST', '/api/lights/btn1/state', { body: { state: 'on' } });

@@ -206,17 +206,30 @@ describe('login limiter', () => {
     expect(l.retryAfterSec('ba', 'a')).toBe(0);
   });
 
-  it('forgets the failures of a username and address on a successful login', () => {
+  it('on a success, takes the attempt back and forgets the username’s failures, not the address’s', () => {
     const c = clock();
     const l = new LoginLimiter(3, 60, c.now);
+    l.failed('ong', 'a');
     l.failed('ba', 'a');
     l.failed('ba', 'a');
+    // The third attempt, counted as it starts, turns out right.
     l.succeeded('ba', 'a');
-    l.failed('ba', 'a');
-    l.failed('ba', 'a');
-    expect(l.retryAfterSec('ba', 'a')).toBe(0);
-    l.failed('ba', 'a');
-    expect(l.retryAfterSec('ba', 'a')).toBe(60);
+    expect(l.retryAfterSec('ba', 'b')).toBe(0);
+    // The address still holds the two failed guesses: one more and it is limited.
+    expect(l.retryAfterSec('co', 'a')).toBe(0);
+    l.failed('co', 'a');
+    expect(l.retryAfterSec('co', 'a')).toBe(60);
+  });
+
+  it('limits guesses sent in parallel: each counts as it starts', () => {
+    const c = clock();
+    const l = new LoginLimiter(3, 60, c.now);
+    const letThrough = Array.from({ length: 10 }, () => {
+      if (l.retryAfterSec('admin', 'a') > 0) return false;
+      l.failed('admin', 'a');
+      return true;
+    });
+    expect(letThrough.filter(Boolean)).toHaveLength(3);
   });
 
   it('rounds the wait up to whole seconds, never answering 0 while still limited', () => {

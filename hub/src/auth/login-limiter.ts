@@ -1,6 +1,11 @@
 /**
  * Counts failed logins per username and per address in a sliding window. Past the limit, further
- * attempts are refused until the oldest failure leaves the window; a success clears the pair.
+ * attempts are refused until the oldest failure leaves the window.
+ *
+ * An attempt is counted as failed as soon as it starts (`failed`), before the slow password
+ * check, so that guesses sent in parallel are limited too; `succeeded` then takes it back and
+ * forgets the username's failures (not the address's: a resident logging in as themselves
+ * between guesses must not reset the count for everyone else's accounts).
  */
 export class LoginLimiter {
   #max: number;
@@ -37,7 +42,9 @@ export class LoginLimiter {
 
   succeeded(username: string, address: string): void {
     this.#failures.delete(`u:${username.toLowerCase()}`);
-    this.#failures.delete(`a:${address}`);
+    const byAddress = this.#failures.get(`a:${address}`);
+    byAddress?.pop();
+    if (byAddress?.length === 0) this.#failures.delete(`a:${address}`);
   }
 
   #recent(key: string, now: number): number[] {

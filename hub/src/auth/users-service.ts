@@ -84,7 +84,8 @@ export class UsersService implements HubModule {
    * returned so the caller can print it once.
    */
   async ensureAdmin(password: string | undefined): Promise<{ created: boolean; generatedPassword?: string }> {
-    if (this.#repo.get('admin')) return { created: false };
+    // Only on a fresh database: an admin removed on purpose must not come back at a restart.
+    if (this.#repo.count() > 0) return { created: false };
     const generated = password ? undefined : generatePassword();
     await this.create(
       { username: 'admin', password: password ?? generated!, role: 'admin', displayName: 'Quản trị' },
@@ -101,17 +102,19 @@ export class UsersService implements HubModule {
     const name = username.trim().toLowerCase();
     const wait = this.#limiter.retryAfterSec(name, address);
     if (wait > 0) {
-      this.#bus.emit('userLogin', { username: name, ok: false, address, reason: 'rate limited' });
+      // Not an event: refused attempts cost the sender nothing and would fill the log.
+      this.#log.info({ username: name, address }, 'login refused: too many failures');
       throw new KhuError('KHU_RATE_LIMITED', `too many failed logins; try again in ${wait} s`, {
         retryAfterSec: wait,
       });
     }
+    // Counted before the slow password check, so that guesses sent in parallel are limited too.
+    this.#limiter.failed(name, address);
     const record = this.#repo.get(name);
     // An unknown user costs the same scrypt as a known one, so timing does not tell them apart.
     const checked = await verifyPassword(password, record?.passwordHash ?? (await this.#dummy()));
     const ok = record !== undefined && checked;
     if (!record || !ok) {
-      this.#limiter.failed(name, address);
       this.#bus.emit('userLogin', { username: name, ok: false, address, reason: 'bad credentials' });
       throw new KhuError('KHU_UNAUTHORIZED', 'wrong username or password');
     }
@@ -153,10 +156,10 @@ export class UsersService implements HubModule {
       zones: u.zones ?? [],
       createdAt: new Date().toISOString(),
     };
-    this.#repo.insert(record);
+    const tokenVersion = this.#repo.insert(record);
     this.#bus.emit('audit', { actor, action: 'user.created', target: username, data: { role: u.role } });
     this.#log.info({ username, role: u.role }, 'user created');
-    return toUser({ ...record, tokenVersion: 1 });
+    return toUser({ ...record, tokenVersion });
   }
 
   get(username: string): User {

@@ -129,8 +129,23 @@ export class Broker implements HubModule {
     aedes.on('client', (client: DeviceClient) => {
       const deviceId = client.khuDevice;
       if (!deviceId) return;
+      // One connection per device: an older one (a half-open socket, or someone else holding the
+      // same login) is closed, so that a rotated or removed login leaves nothing connected.
+      const previous = this.#clients.get(deviceId);
       this.#clients.set(deviceId, client);
+      if (previous && previous !== client) previous.close();
       this.#bus.emit('deviceOnline', { deviceId });
+    });
+    aedes.on('clientReady', (client: DeviceClient) => {
+      // A session kept by the broker (clean=false) gets its subscriptions back without a
+      // SUBSCRIBE: the device hears commands from now on.
+      const deviceId = client.khuDevice;
+      if (!deviceId || this.#clients.get(deviceId) !== client) return;
+      const subs = Object.keys(
+        (client as Client & { subscriptions?: Record<string, unknown> }).subscriptions ?? {},
+      );
+      if (subs.some((topic) => hearsPowerCommands(deviceId, topic)))
+        this.#bus.emit('deviceListening', { deviceId });
     });
     aedes.on('clientDisconnect', (client: DeviceClient) => {
       const deviceId = client.khuDevice;
@@ -171,6 +186,8 @@ export class Broker implements HubModule {
       // drop SYNs and cost each dropped relay a 1–3 s retransmit.
       server.listen({ port: this.#opts.port, host: this.#opts.host, backlog: 2048 }, () => {
         server.off('error', reject);
+        // Later errors (out of file descriptors on accept, say) are logged, never fatal.
+        server.on('error', (err) => this.#log.error({ err }, 'MQTT listener error'));
         resolve();
       });
     });

@@ -103,6 +103,12 @@ export function loadConfig(
     throw configError([...new Set(problems)].join('; '));
   }
   const config = raw as Config;
+  if (config.http.publicUrl) {
+    const url = URL.canParse(config.http.publicUrl) ? new URL(config.http.publicUrl) : undefined;
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname) {
+      throw configError('http.publicUrl: an address such as http://<the box address>:8080, or empty');
+    }
+  }
   if (config.lights.retryMaxMs < config.lights.retryInitialMs) {
     throw configError('lights.retryMaxMs: must not be smaller than lights.retryInitialMs');
   }

@@ -30,6 +30,12 @@ interface Light {
   device: Relay;
   /** Set when the device (re)subscribed: the next report is the device's state, not news. */
   syncing: boolean;
+  /**
+   * States sent lately, each until when its answer may still come: a report of one of them that
+   * differs from the desired state is the answer to an earlier command (ON, then OFF 5 ms
+   * later), not news from the cabinet.
+   */
+  sent: Map<PowerState, number>;
   ackTimer: NodeJS.Timeout | undefined;
 }
 
@@ -219,7 +225,7 @@ export class LightsService implements HubModule {
   #addLight(record: LightRecord): void {
     const device = this.#relays.get(record.deviceId);
     if (!device) throw new KhuError('KHU_INTERNAL', `light ${record.id} has no device ${record.deviceId}`);
-    const light: Light = { record, device, syncing: false, ackTimer: undefined };
+    const light: Light = { record, device, syncing: false, sent: new Map(), ackTimer: undefined };
     device.lights.set(record.channel, light);
     this.#lights.set(record.id, light);
   }
@@ -257,6 +263,7 @@ export class LightsService implements HubModule {
   }
 
   #send(l: Light, command: PowerState | 'query'): void {
+    if (command !== 'query') l.sent.set(command, Date.now() + this.#opts.ackTimeoutMs);
     this.#sink.publish(
       topics.power(l.device.id, l.record.channel, l.device.single),
       encodePowerCommand(command),
@@ -265,7 +272,12 @@ export class LightsService implements HubModule {
 
   /** While a light is pending or unconfirmed, repeat: resend what differs, re-ask what is unknown. */
   #scheduleRetry(relay: Relay, reset: boolean): void {
-    if (reset) relay.retryDelayMs = this.#opts.retryInitialMs;
+    if (reset) {
+      // A fresh command must not wait behind a long backoff left by a stuck channel.
+      relay.retryDelayMs = this.#opts.retryInitialMs;
+      clearTimeout(relay.retryTimer);
+      relay.retryTimer = undefined;
+    }
     if (relay.retryTimer) return;
     relay.retryTimer = setTimeout(() => {
       relay.retryTimer = undefined;
@@ -342,6 +354,7 @@ export class LightsService implements HubModule {
     const before = l.record;
     const wasPending = isPending(l);
     const syncing = l.syncing;
+    const answersEarlier = (l.sent.get(state) ?? 0) > Date.now();
     l.syncing = false;
     if (state !== before.reported) {
       l.record = { ...before, reported: state, reportedAt: new Date().toISOString() };
@@ -350,7 +363,7 @@ export class LightsService implements HubModule {
     if (before.desired === null) {
       // The hub has never asked anything of this light: the device's state is the truth.
       this.#adopt(l, state, { kind: 'system', name: `device:${l.device.id}` }, false);
-    } else if (state !== before.desired && !wasPending && !syncing) {
+    } else if (state !== before.desired && !wasPending && !syncing && !answersEarlier) {
       // Confirmed before, and now different: switched at the cabinet, or by something else.
       this.#bus.emit('alarm', {
         kind: 'relay_unexpected_state',
@@ -360,9 +373,11 @@ export class LightsService implements HubModule {
         data: { desired: before.desired, reported: state },
       });
       this.#adopt(l, state, { kind: 'system', name: `device:${l.device.id}` }, true);
-    } else if (state !== before.desired && syncing) {
-      // Back after being away: send the latest desired state, only where it differs.
+    } else if (state !== before.desired && (syncing || answersEarlier)) {
+      // Back after being away, or the answer to an earlier command: send the latest desired
+      // state, only where it differs, and keep at it while it stays pending.
       this.#send(l, before.desired);
+      this.#scheduleRetry(l.device, false);
     }
     if (l.record !== before) this.#bus.emit('lightChanged', { light: snapshot(l), cause: 'reported' });
     if (!isPending(l)) {

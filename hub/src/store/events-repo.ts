@@ -13,9 +13,9 @@ export interface EventRecord {
 export type NewEvent = Omit<EventRecord, 'id'>;
 
 export interface EventQuery {
+  /** Exact types and type families (`alarm.` prefixes): an event of any of them matches. */
   types?: string[];
-  /** A type prefix such as `alarm.` */
-  typePrefix?: string;
+  typePrefixes?: string[];
   actor?: string;
   target?: string;
   from?: string;
@@ -58,14 +58,16 @@ export class EventsRepo {
   query(q: EventQuery): EventRecord[] {
     const where: string[] = [];
     const args: Array<string | number> = [];
+    const kinds: string[] = [];
     if (q.types?.length) {
-      where.push(`type IN (${q.types.map(() => '?').join(', ')})`);
+      kinds.push(`type IN (${q.types.map(() => '?').join(', ')})`);
       args.push(...q.types);
     }
-    if (q.typePrefix) {
-      where.push('substr(type, 1, ?) = ?');
-      args.push(q.typePrefix.length, q.typePrefix);
+    for (const prefix of q.typePrefixes ?? []) {
+      kinds.push('substr(type, 1, ?) = ?');
+      args.push(prefix.length, prefix);
     }
+    if (kinds.length) where.push(`(${kinds.join(' OR ')})`);
     if (q.actor) {
       where.push('actor = ?');
       args.push(q.actor);

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import type { Db } from './db.js';
 
 export const ROLES = ['resident', 'head', 'technician', 'admin'] as const;
@@ -57,13 +58,27 @@ export class UsersRepo {
     return (this.#db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n;
   }
 
-  insert(u: Omit<UserRecord, 'tokenVersion'>): void {
+  /**
+   * The token version starts at a random number: tokens of a removed account never fit a new
+   * account that later takes the same username.
+   */
+  insert(u: Omit<UserRecord, 'tokenVersion'>): number {
+    const tokenVersion = randomInt(1, 2 ** 47);
     this.#db
       .prepare(
-        `INSERT INTO users (username, role, password_hash, display_name, zones, created_at)
-         VALUES (?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO users (username, role, password_hash, display_name, zones, token_version, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(u.username, u.role, u.passwordHash, u.displayName, JSON.stringify(u.zones), u.createdAt);
+      .run(
+        u.username,
+        u.role,
+        u.passwordHash,
+        u.displayName,
+        JSON.stringify(u.zones),
+        tokenVersion,
+        u.createdAt,
+      );
+    return tokenVersion;
   }
 
   /** Changing the password also ends every session of the user. */

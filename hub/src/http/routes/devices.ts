@@ -64,11 +64,13 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req, reply) => {
+      // Everything the answer needs is worked out first: the password is shown once, so nothing
+      // may fail after the relay exists.
+      const host = brokerHost(req.headers.host);
+      const port = app.services.mqtt.port();
       const login = devices.provisionRelay(req.body, actorOf(user(req)));
       reply.header('cache-control', 'no-store');
-      return reply
-        .status(201)
-        .send({ mqtt: { host: brokerHost(req.headers.host), port: app.services.mqtt.port(), ...login } });
+      return reply.status(201).send({ mqtt: { host, port, ...login } });
     },
   );
 

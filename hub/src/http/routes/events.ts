@@ -64,12 +64,12 @@ export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
           ?.split(',')
           .map((s) => s.trim())
           .filter(Boolean) ?? [];
-      const prefix = kinds.find((k) => k.endsWith('.*'));
+
       if (kinds.some((k) => !/^[a-z_]+(\.[a-z_]+|\.\*)?$/.test(k)))
         throw badRequest('type: names such as light.switched or alarm.*');
       const list = events.query({
         types: kinds.filter((k) => !k.endsWith('.*')),
-        typePrefix: prefix?.slice(0, -1),
+        typePrefixes: kinds.filter((k) => k.endsWith('.*')).map((k) => k.slice(0, -1)),
         actor: q.actor,
         target: q.target,
         from: toUtc(q.from, 'from'),
