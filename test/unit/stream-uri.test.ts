@@ -27,7 +27,7 @@ describe('checkStreamUri', () => {
 
   it('refuses what is not a string', () => {
     for (const v of [null, 42, { href: 'rtsp://a' }])
-      expect(() => checkStreamUri(v)).toThrow(/not an address/);
+      expect(() => checkStreamUri(v)).toThrow(/must be a string/);
   });
 });
 

@@ -17,9 +17,13 @@ export const redactPaths = [
   '*.secret',
 ];
 
-/** `rtsp://user:pass@host/…` → `rtsp://***@host/…` for anything that may carry a URL with a login. */
+/**
+ * `rtsp://user:pass@host/…` → `rtsp://***@host/…` for anything that may carry a URL with a
+ * login. The login runs to the LAST `@` before the path, as ffmpeg reads it: a raw `@` inside a
+ * password (`rtsp://admin:p@ss@cam/`) must not leave half of it in the log.
+ */
 export function maskUrlCredentials(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, '$1***@');
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/\s'"]*@/gi, '$1***@');
 }
 
 export function createLogger(options: { level?: string; destination?: NodeJS.WritableStream } = {}): Logger {

@@ -87,15 +87,9 @@ const SECRET_OPTIONS = new Set([
 const SECRET_QUERY =
   /([?&](?:user|username|usr|password|pass|passwd|pwd|token|auth|key|secret)=)[^&#\s'"]*/gi;
 
-/**
- * Masks `user:pass@` up to the LAST `@` before the path, as ffmpeg reads it: a raw `@` inside a
- * password (`rtsp://admin:p@ss@cam/`) must not leave half of it in the log.
- */
-const URL_LOGIN = /([a-z][a-z0-9+.-]*:\/\/)[^/\s'"]*@/gi;
-
 /** Credentials out of any text that may hold URLs: an argument, an ffmpeg error line. */
 export function maskSecrets(text: string): string {
-  return maskUrlCredentials(text.replace(URL_LOGIN, '$1***@')).replace(SECRET_QUERY, '$1***');
+  return maskUrlCredentials(text).replace(SECRET_QUERY, '$1***');
 }
 
 /** Arguments fit for the log: logins in URLs, secret query values and secret options masked. */
