@@ -42,6 +42,17 @@ export interface HubEvents {
     data?: Record<string, unknown>;
   };
   userLogin: { username: string; ok: boolean; address: string; reason?: string };
+  /** A recorder closed a segment: it is in the index and plays. */
+  segmentClosed: {
+    cameraId: string;
+    path: string;
+    start: string;
+    end: string;
+    durationMs: number;
+    bytes: number;
+  };
+  /** Recording of a camera stopped (camera down, ffmpeg restarted) and, once `end` is set, resumed. */
+  recordingGap: { cameraId: string; start: string; end: string | null; reason: string };
   audit: { actor: Actor; action: string; target?: string; data?: Record<string, unknown> };
 }
 

@@ -25,6 +25,8 @@ export interface SpawnFfmpegOptions {
   progressPeriodMs?: number;
   /** Media on stdout (e.g. fragmented MP4 for live viewers). Without it stdout goes to /dev/null. */
   onStdout?: (chunk: Buffer) => void;
+  /** Text ffmpeg writes to `pipe:4` (the segment list of a recorder), as it comes. */
+  onFd4?: (chunk: string) => void;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -80,6 +82,11 @@ export class FfmpegProcess extends EventEmitter<FfmpegProcessEvents> {
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => this.#onStderr(chunk));
     if (options.onStdout) child.stdout?.on('data', options.onStdout);
+    const fd4 = child.stdio[4] as Readable | undefined;
+    if (fd4 && options.onFd4) {
+      fd4.setEncoding('utf8');
+      fd4.on('data', options.onFd4);
+    }
     this.exited = new Promise<FfmpegExit>((resolve) => {
       // `close` comes after `exit` (the process is reaped) and after stdout, stderr and fd 3
       // reached EOF; stdin is ours to close.
@@ -172,7 +179,13 @@ export function ffmpegArgs(options: SpawnFfmpegOptions): string[] {
 export function spawnFfmpeg(options: SpawnFfmpegOptions): FfmpegProcess {
   const path = options.ffmpegPath ?? 'ffmpeg';
   const child = spawn(path, ffmpegArgs(options), {
-    stdio: ['pipe', options.onStdout ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    stdio: [
+      'pipe',
+      options.onStdout ? 'pipe' : 'ignore',
+      'pipe',
+      'pipe',
+      ...(options.onFd4 ? (['pipe'] as const) : []),
+    ],
     env: options.env,
     shell: false,
     windowsHide: true,

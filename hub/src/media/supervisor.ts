@@ -31,6 +31,8 @@ export interface FfmpegSupervisorOptions {
   loglevel?: string;
   progressPeriodMs?: number;
   onStdout?: (chunk: Buffer) => void;
+  /** What each run writes to `pipe:4` (see SpawnFfmpegOptions.onFd4). */
+  onFd4?: (chunk: string) => void;
   /** First restart delay, doubled after each failed run up to `backoffMaxMs`. Default 250 ms. */
   backoffInitialMs?: number;
   /** Default 2000 ms: a camera that comes back is retried at most this long after. */
@@ -189,6 +191,7 @@ export class FfmpegSupervisor extends EventEmitter<FfmpegSupervisorEvents> imple
         loglevel: this.#o.loglevel,
         progressPeriodMs: this.#o.progressPeriodMs,
         onStdout: this.#o.onStdout,
+        onFd4: this.#o.onFd4,
       };
       proc = spawnFfmpeg(spawnOptions);
     } catch (err) {
