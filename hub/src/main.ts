@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import closeWithGrace from 'close-with-grace';
 import { UsersService } from './auth/users-service.js';
 import { Broker } from './broker/broker.js';
+import { CamerasService } from './cameras/cameras-service.js';
 import { loadConfig, projectRoot } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { KhuError } from './core/errors.js';
@@ -14,6 +15,7 @@ import { DevicesService } from './devices/devices-service.js';
 import { EventLog } from './events/event-log.js';
 import { type App, buildHttp } from './http/server.js';
 import { LightsService } from './lights/lights-service.js';
+import { CamerasRepo } from './store/cameras-repo.js';
 import { openDatabase } from './store/db.js';
 import { DevicesRepo } from './store/devices-repo.js';
 import { EventsRepo } from './store/events-repo.js';
@@ -27,6 +29,7 @@ export interface Hub {
   users: UsersService;
   lights: LightsService;
   devices: DevicesService;
+  cameras: CamerasService;
   events: EventLog;
   broker: Broker;
   http: App;
@@ -90,6 +93,13 @@ export async function createHub(
     disconnect: (id) => broker.disconnect(id),
   });
 
+  const cameras = new CamerasService({
+    repo: new CamerasRepo(db),
+    bus,
+    log: log.child({ module: 'cameras' }),
+    config,
+  });
+
   const startedAt = new Date();
   const http = await buildHttp(
     {
@@ -98,6 +108,7 @@ export async function createHub(
       users,
       lights,
       devices,
+      cameras,
       events,
       mqtt: { port: () => broker.port, connectedDevices: () => broker.connectedDevices },
       startedAt,
@@ -113,7 +124,7 @@ export async function createHub(
     stop: () => http.close(),
   };
   // Devices before the broker, so that logins work from the first connection.
-  const modules: HubModule[] = [events, users, lights, devices, broker, httpModule];
+  const modules: HubModule[] = [events, users, lights, devices, broker, cameras, httpModule];
   const started: HubModule[] = [];
 
   const hub: Hub = {
@@ -123,6 +134,7 @@ export async function createHub(
     users,
     lights,
     devices,
+    cameras,
     events,
     broker,
     http,

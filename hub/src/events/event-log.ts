@@ -73,6 +73,25 @@ export class EventLog implements HubModule {
         data: { address: e.address },
       }),
     );
+    on('recordingGap', (e) =>
+      this.record(
+        e.end === null
+          ? {
+              type: 'camera.recording_stopped',
+              actor: null,
+              target: e.cameraId,
+              message: `${e.cameraId} stopped recording: ${e.reason}`,
+              data: { start: e.start, reason: e.reason },
+            }
+          : {
+              type: 'camera.gap',
+              actor: null,
+              target: e.cameraId,
+              message: `${e.cameraId} not recorded from ${e.start} to ${e.end}`,
+              data: { start: e.start, end: e.end },
+            },
+      ),
+    );
     on('audit', (e) =>
       this.record({
         type: e.action,

@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { UsersService } from '../auth/users-service.js';
+import type { CamerasService } from '../cameras/cameras-service.js';
 import type { Config } from '../config/schema.js';
 import { KhuError } from '../core/errors.js';
 import type { EventBus } from '../core/event-bus.js';
@@ -14,6 +15,7 @@ import type { EventLog } from '../events/event-log.js';
 import type { LightsService } from '../lights/lights-service.js';
 import { registerAuth } from './auth.js';
 import { authRoutes } from './routes/auth.js';
+import { cameraRoutes } from './routes/cameras.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
@@ -27,6 +29,7 @@ export interface Services {
   users: UsersService;
   lights: LightsService;
   devices: DevicesService;
+  cameras: CamerasService;
   events: EventLog;
   mqtt: { port(): number; connectedDevices(): number };
   startedAt: Date;
@@ -132,5 +135,6 @@ export async function buildHttp(services: Services, log: Logger): Promise<App> {
   await app.register(deviceRoutes, { prefix: '/api' });
   await app.register(eventRoutes, { prefix: '/api' });
   await app.register(userRoutes, { prefix: '/api' });
+  await app.register(cameraRoutes, { prefix: '/api' });
   return app;
 }

@@ -1,0 +1,263 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Config } from '../config/schema.js';
+import { KhuError, notFound } from '../core/errors.js';
+import type { Actor, EventBus } from '../core/event-bus.js';
+import type { Logger } from '../core/log.js';
+import type { HubModule } from '../core/module.js';
+import { FfmpegSupervisor } from '../media/supervisor.js';
+import { CameraRecorder, type RecorderState } from '../recording/recorder.js';
+import { RetentionSweeper } from '../recording/retention.js';
+import { gapsIn } from '../recording/timeline.js';
+import type { CameraRecord, CamerasRepo } from '../store/cameras-repo.js';
+import { type DiscoveredCamera, discoverCameras } from './discovery.js';
+import { inspectOnvifCamera } from './onvif-client.js';
+import { probeRtspStream, tcpProbe } from './rtsp-probe.js';
+import { checkStreamUri, withCredentials, withoutCredentials } from './stream-uri.js';
+
+export interface NewCamera {
+  name: string;
+  onvif?: { address: string; username: string; password: string };
+  rtsp?: { url: string; username?: string; password?: string };
+}
+
+/** What people and the API see of a camera: never its login. */
+export interface CameraView {
+  id: string;
+  name: string;
+  kind: 'onvif' | 'rtsp';
+  onvifAddress: string | null;
+  mainUri: string;
+  subUri: string | null;
+  hasSnapshot: boolean;
+  status: RecorderState | 'offline';
+  lastSegmentAt: string | null;
+  manufacturer: string | null;
+  model: string | null;
+  createdAt: string;
+}
+
+export interface Recordings {
+  segments: Array<{ start: string; end: string; durationMs: number; bytes: number }>;
+  gaps: Array<{ start: string; end: string }>;
+}
+
+const SWEEP_EVERY_MS = 60_000;
+
+/**
+ * Cameras: adding one (its ONVIF login checked and its profiles read, or its RTSP stream
+ * probed), recording each around the clock, the index of what was recorded, and the disk kept
+ * from filling up.
+ */
+export class CamerasService implements HubModule {
+  readonly name = 'cameras';
+  #repo: CamerasRepo;
+  #bus: EventBus;
+  #log: Logger;
+  #config: Config;
+  #dir: string;
+  #runDir: string;
+  #recorders = new Map<string, CameraRecorder>();
+  #sweeper: RetentionSweeper;
+  #sweepTimer: NodeJS.Timeout | undefined;
+
+  constructor(deps: { repo: CamerasRepo; bus: EventBus; log: Logger; config: Config }) {
+    this.#repo = deps.repo;
+    this.#bus = deps.bus;
+    this.#log = deps.log;
+    this.#config = deps.config;
+    this.#dir = resolve(deps.config.recording.dir || join(deps.config.dataDir, 'recordings'));
+    this.#runDir = resolve(deps.config.dataDir, 'run');
+    this.#sweeper = new RetentionSweeper({
+      repo: deps.repo,
+      log: deps.log,
+      options: {
+        dir: this.#dir,
+        retentionDays: deps.config.recording.retentionDays,
+        minFreeBytes: deps.config.recording.minFreeMb * 1024 * 1024,
+      },
+    });
+  }
+
+  get recordingsDir(): string {
+    return this.#dir;
+  }
+
+  async start(): Promise<void> {
+    // ffmpegs left by a hub that died: a camera must never get two recorder sessions.
+    await mkdir(this.#dir, { recursive: true });
+    await FfmpegSupervisor.reapOrphans(this.#runDir, this.#log, this.#config.recording.ffmpegPath);
+    for (const camera of this.#repo.listCameras()) this.#startRecorder(camera);
+    const sweep = () =>
+      this.#sweeper.sweep().catch((err) => this.#log.error({ err }, 'retention sweep failed'));
+    void sweep();
+    this.#sweepTimer = setInterval(sweep, SWEEP_EVERY_MS);
+    this.#sweepTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#sweepTimer);
+    await Promise.all([...this.#recorders.values()].map((r) => r.stop()));
+    this.#recorders.clear();
+  }
+
+  list(): CameraView[] {
+    return this.#repo.listCameras().map((c) => this.#view(c));
+  }
+
+  get(id: string): CameraView {
+    return this.#view(this.#camera(id));
+  }
+
+  async add(spec: NewCamera, actor: Actor): Promise<CameraView> {
+    if ((spec.onvif ? 1 : 0) + (spec.rtsp ? 1 : 0) !== 1) {
+      throw new KhuError('KHU_BAD_REQUEST', 'give either onvif {address, username, password} or rtsp {url}');
+    }
+    const id = `cam-${randomBytes(3).toString('hex')}`;
+    const now = new Date().toISOString();
+    let record: CameraRecord;
+    if (spec.onvif) {
+      const info = await inspectOnvifCamera({ ...spec.onvif, timeoutMs: 5000 });
+      record = {
+        id,
+        name: spec.name,
+        kind: 'onvif',
+        onvifAddress: spec.onvif.address,
+        username: spec.onvif.username,
+        password: spec.onvif.password,
+        mainUri: info.main.uri,
+        subUri: info.sub?.uri ?? null,
+        snapshotUri: info.snapshotUri,
+        info: {
+          manufacturer: info.manufacturer,
+          model: info.model,
+          firmware: info.firmware,
+          serial: info.serial,
+          main: { width: info.main.width, height: info.main.height, token: info.main.token },
+          sub: info.sub && { width: info.sub.width, height: info.sub.height, token: info.sub.token },
+        },
+        retentionDays: null,
+        createdAt: now,
+      };
+    } else {
+      const rtsp = spec.rtsp!;
+      const url = checkStreamUri(rtsp.url, 'rtsp.url');
+      // A login may come inside the URL or beside it; it is kept apart from the stored address.
+      const username = rtsp.username ?? (url.username ? decodeURIComponent(url.username) : null);
+      const password = rtsp.password ?? (url.password ? decodeURIComponent(url.password) : null);
+      const mainUri = withoutCredentials(url);
+      const stream = await probeRtspStream(withCredentials(mainUri, username, password));
+      record = {
+        id,
+        name: spec.name,
+        kind: 'rtsp',
+        onvifAddress: null,
+        username,
+        password,
+        mainUri,
+        subUri: null,
+        snapshotUri: null,
+        info: { main: { width: stream.width, height: stream.height } },
+        retentionDays: null,
+        createdAt: now,
+      };
+    }
+    this.#repo.insertCamera(record);
+    this.#startRecorder(record);
+    this.#bus.emit('audit', {
+      actor,
+      action: 'camera.added',
+      target: id,
+      data: { name: spec.name, kind: record.kind },
+    });
+    this.#log.info({ cameraId: id, kind: record.kind, mainUri: record.mainUri }, 'camera added');
+    return this.#view(record);
+  }
+
+  async remove(id: string, actor: Actor): Promise<void> {
+    this.#camera(id);
+    await this.#recorders.get(id)?.stop();
+    this.#recorders.delete(id);
+    this.#repo.removeCamera(id);
+    await rm(join(this.#dir, id), { recursive: true, force: true });
+    this.#bus.emit('audit', { actor, action: 'camera.removed', target: id });
+  }
+
+  /** Segments overlapping [from, to), the one being written included (its end is now), and the gaps. */
+  recordings(id: string, from: string, to: string): Recordings {
+    this.#camera(id);
+    const segments = this.#repo.segments(id, from, to).map((s) => ({
+      start: s.start,
+      end: s.end,
+      durationMs: s.durationMs,
+      bytes: s.bytes,
+    }));
+    const open = this.#recorders.get(id)?.openSegment();
+    const now = new Date().toISOString();
+    if (open && open.start < to && now > from) {
+      segments.push({
+        start: open.start,
+        end: now,
+        durationMs: Date.parse(now) - Date.parse(open.start),
+        bytes: 0,
+      });
+    }
+    const until = to < now ? to : now;
+    return { segments, gaps: from < until ? gapsIn(segments, from, until) : [] };
+  }
+
+  discover(options: { unicast?: string[]; multicast?: boolean }): Promise<DiscoveredCamera[]> {
+    return discoverCameras({
+      interfaceAddress: this.#config.discovery.interface || undefined,
+      timeoutMs: this.#config.discovery.timeoutMs,
+      log: this.#log,
+      ...options,
+    });
+  }
+
+  #camera(id: string): CameraRecord {
+    const c = this.#repo.getCamera(id);
+    if (!c) throw notFound(`camera ${id}`);
+    return c;
+  }
+
+  #view(c: CameraRecord): CameraView {
+    const recorder = this.#recorders.get(c.id);
+    return {
+      id: c.id,
+      name: c.name,
+      kind: c.kind,
+      onvifAddress: c.onvifAddress,
+      mainUri: c.mainUri,
+      subUri: c.subUri,
+      hasSnapshot: c.snapshotUri !== null,
+      status: recorder?.state ?? 'offline',
+      lastSegmentAt: recorder?.lastSegmentAt ?? this.#repo.lastSegment(c.id)?.end ?? null,
+      manufacturer: typeof c.info.manufacturer === 'string' ? c.info.manufacturer : null,
+      model: typeof c.info.model === 'string' ? c.info.model : null,
+      createdAt: c.createdAt,
+    };
+  }
+
+  #startRecorder(c: CameraRecord): void {
+    const input = withCredentials(c.mainUri, c.username, c.password);
+    const recorder = new CameraRecorder({
+      options: {
+        cameraId: c.id,
+        inputUrl: input,
+        dir: this.#dir,
+        runDir: this.#runDir,
+        segmentSeconds: this.#config.recording.segmentSeconds,
+        fragmentMs: this.#config.recording.fragmentMs,
+        ffmpegPath: this.#config.recording.ffmpegPath,
+        probe: (signal) => tcpProbe(c.mainUri, signal),
+      },
+      repo: this.#repo,
+      bus: this.#bus,
+      log: this.#log.child({ cameraId: c.id }),
+    });
+    this.#recorders.set(c.id, recorder);
+    recorder.start();
+  }
+}
