@@ -7,6 +7,7 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import closeWithGrace from 'close-with-grace';
+import { SimCamera } from '../firmware-sim/camera/sim-camera.js';
 import { SimFleet } from '../firmware-sim/fleet.js';
 import { type Provisioning, parseProvisioning } from '../firmware-sim/provisioning.js';
 import { generatePassword } from '../hub/src/auth/passwords.js';
@@ -30,6 +31,13 @@ const PEOPLE = [
 ] as const;
 
 const demoActor: Actor = { kind: 'system', name: 'demo' };
+
+/** Two entry cameras on their own loopback addresses, with fixed ports so later starts find them. */
+const CAMERAS = [
+  { host: '127.0.0.2', name: 'Cổng chính', location: 'Cong-chinh', rtspPort: 8554, onvifPort: 8000 },
+  { host: '127.0.0.3', name: 'Cổng sau', location: 'Cong-sau', rtspPort: 8554, onvifPort: 8000 },
+];
+const CAMERA_LOGIN = { username: 'admin', password: 'camera-demo' };
 
 /** First start: three streets, ten relays each, every third one a 2-channel cabinet. */
 function provisionFleet(hub: Hub): Provisioning {
@@ -56,16 +64,23 @@ function provisionFleet(hub: Hub): Provisioning {
 
 async function main(): Promise<void> {
   const env = { ...process.env, KHU_DATA_DIR: process.env.KHU_DATA_DIR || resolve('data', 'demo') };
-  const config = loadConfig({ env });
+  // The demo's cameras live on loopback: discovery multicasts there, never on the real LAN.
+  const config = loadConfig({ env, overrides: { discovery: { interface: '127.0.0.1' } } });
   const log = createLogger({ level: process.env.KHU_LOG_LEVEL ?? 'warn' });
   const firstStart = !existsSync(join(config.dataDir, 'khu.db'));
   const hub = await createHub(config, { log, adminPassword: process.env.KHU_ADMIN_PASSWORD || undefined });
   let fleet: SimFleet | undefined;
+  const cameras = CAMERAS.map((c) => new SimCamera({ ...c, ...CAMERA_LOGIN }));
   closeWithGrace({ delay: 10_000 }, async ({ err }) => {
     if (err) log.error({ err }, 'demo stopping after an error');
     await fleet?.stop();
     await hub.stop();
+    await Promise.all(cameras.map((c) => c.stop()));
   });
+  process.stdout.write(
+    '  Chuẩn bị video camera mô phỏng (lần đầu mất ~1 phút) / preparing the simulated cameras…\n',
+  );
+  await Promise.all(cameras.map((c) => c.start()));
   await hub.start();
 
   const provisioningFile = join(config.dataDir, 'provisioning.json');
@@ -82,6 +97,12 @@ async function main(): Promise<void> {
       passwords.push([p.username, p.role, password]);
     }
     provisioning = provisionFleet(hub);
+    for (const [i, c] of cameras.entries()) {
+      await hub.cameras.add(
+        { name: CAMERAS[i]!.name, onvif: { address: c.onvifAddress, ...CAMERA_LOGIN } },
+        demoActor,
+      );
+    }
     writeFileSync(provisioningFile, `${JSON.stringify(provisioning, null, 2)}\n`, { mode: 0o600 });
     chmodSync(provisioningFile, 0o600);
   } else {
@@ -99,6 +120,7 @@ async function main(): Promise<void> {
     `  Địa chỉ / URL:        ${hub.url}   (API: ${hub.url}/docs)`,
     `  MQTT:                 127.0.0.1:${hub.broker.port}`,
     `  Rơ-le mô phỏng / simulated relays: ${started.started} online, ${lights.length} đèn / lights in ${ZONES.length} phố / streets`,
+    `  Camera mô phỏng / simulated cameras: ${cameras.map((c) => `${c.onvifAddress} (ONVIF ${CAMERA_LOGIN.username}/${CAMERA_LOGIN.password})`).join(', ')}, recording to ${hub.cameras.recordingsDir}`,
     `  Dữ liệu / data:       ${config.dataDir}`,
     '',
   ];
