@@ -7,6 +7,7 @@ import type { Actor, EventBus } from '../core/event-bus.js';
 import type { Logger } from '../core/log.js';
 import type { HubModule } from '../core/module.js';
 import { FfmpegSupervisor } from '../media/supervisor.js';
+import { reconcileCamera } from '../recording/reconcile.js';
 import { CameraRecorder, type RecorderState } from '../recording/recorder.js';
 import { RetentionSweeper } from '../recording/retention.js';
 import { gapsIn } from '../recording/timeline.js';
@@ -14,6 +15,7 @@ import type { CameraRecord, CamerasRepo } from '../store/cameras-repo.js';
 import { type DiscoveredCamera, discoverCameras } from './discovery.js';
 import { inspectOnvifCamera } from './onvif-client.js';
 import { probeRtspStream, tcpProbe } from './rtsp-probe.js';
+import { type Snapshot, takeSnapshot } from './snapshot.js';
 import { checkStreamUri, withCredentials, withoutCredentials } from './stream-uri.js';
 
 export interface NewCamera {
@@ -44,6 +46,8 @@ export interface Recordings {
 }
 
 const SWEEP_EVERY_MS = 60_000;
+/** A snapshot is served again for this long: a phone grid asking every tile at once costs one fetch. */
+const SNAPSHOT_TTL_MS = 2000;
 
 /**
  * Cameras: adding one (its ONVIF login checked and its profiles read, or its RTSP stream
@@ -61,6 +65,8 @@ export class CamerasService implements HubModule {
   #recorders = new Map<string, CameraRecorder>();
   #sweeper: RetentionSweeper;
   #sweepTimer: NodeJS.Timeout | undefined;
+  /** Per camera: the snapshot being taken (shared by every request meanwhile) or taken at `doneAt`. */
+  #snapshots = new Map<string, { taken: Promise<Snapshot>; doneAt: number | null }>();
 
   constructor(deps: { repo: CamerasRepo; bus: EventBus; log: Logger; config: Config }) {
     this.#repo = deps.repo;
@@ -88,7 +94,12 @@ export class CamerasService implements HubModule {
     // ffmpegs left by a hub that died: a camera must never get two recorder sessions.
     await mkdir(this.#dir, { recursive: true });
     await FfmpegSupervisor.reapOrphans(this.#runDir, this.#log, this.#config.recording.ffmpegPath);
-    for (const camera of this.#repo.listCameras()) this.#startRecorder(camera);
+    for (const camera of this.#repo.listCameras()) {
+      await reconcileCamera({ repo: this.#repo, dir: this.#dir, cameraId: camera.id, log: this.#log }).catch(
+        (err) => this.#log.error({ err, cameraId: camera.id }, 'could not reconcile recordings'),
+      );
+      this.#startRecorder(camera);
+    }
     const sweep = () =>
       this.#sweeper.sweep().catch((err) => this.#log.error({ err }, 'retention sweep failed'));
     void sweep();
@@ -205,6 +216,45 @@ export class CamerasService implements HubModule {
     }
     const until = to < now ? to : now;
     return { segments, gaps: from < until ? gapsIn(segments, from, until) : [] };
+  }
+
+  /**
+   * What the camera sees now, as a JPEG (from its snapshot address, else a frame of its main
+   * stream). Requests for the same camera while one is being taken share it, and a picture is
+   * served again for SNAPSHOT_TTL_MS; a failure is not kept: the next request tries again.
+   */
+  async snapshot(id: string): Promise<Snapshot> {
+    const camera = this.#camera(id);
+    const now = Date.now();
+    for (const [key, entry] of this.#snapshots) {
+      if (entry.doneAt !== null && now - entry.doneAt >= SNAPSHOT_TTL_MS) this.#snapshots.delete(key);
+    }
+    const current = this.#snapshots.get(id);
+    if (current) return current.taken;
+    const entry: { taken: Promise<Snapshot>; doneAt: number | null } = {
+      taken: takeSnapshot(
+        {
+          cameraId: camera.id,
+          snapshotUri: camera.snapshotUri,
+          mainUri: camera.mainUri,
+          mainUrlWithLogin: withCredentials(camera.mainUri, camera.username, camera.password),
+          login: camera.username ? { username: camera.username, password: camera.password ?? '' } : null,
+          ffmpegPath: this.#config.recording.ffmpegPath,
+        },
+        this.#log.child({ cameraId: camera.id }),
+      ),
+      doneAt: null,
+    };
+    this.#snapshots.set(id, entry);
+    entry.taken.then(
+      () => {
+        entry.doneAt = Date.now();
+      },
+      () => {
+        if (this.#snapshots.get(id) === entry) this.#snapshots.delete(id);
+      },
+    );
+    return entry.taken;
   }
 
   discover(options: { unicast?: string[]; multicast?: boolean }): Promise<DiscoveredCamera[]> {

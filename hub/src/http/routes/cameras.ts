@@ -133,6 +133,40 @@ export const cameraRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
+  app.get(
+    '/cameras/:id/snapshot.jpg',
+    {
+      preHandler: requireRole('resident'),
+      schema: {
+        tags: ['cameras'],
+        summary:
+          'What the camera sees now, as a JPEG (from its snapshot address, else a frame of its stream)',
+        description:
+          'Taken at most once per camera every ~2 s, however many ask: a grid of tiles costs the camera one fetch. ' +
+          'The header x-khu-snapshot-source says where the picture came from (onvif or stream).',
+        params: T.Object({ id: T.String({ minLength: 1, maxLength: 64 }) }),
+        response: responses({
+          200: T.Unsafe<Buffer>({
+            description: 'JPEG',
+            headers: {
+              'x-khu-snapshot-source': { type: 'string', enum: ['onvif', 'stream'] },
+              'cache-control': { type: 'string', enum: ['no-store'] },
+            },
+            content: { 'image/jpeg': { schema: { type: 'string', format: 'binary' } } },
+          }),
+        }),
+      },
+    },
+    async (req, reply) => {
+      const shot = await cameras.snapshot(req.params.id);
+      return reply
+        .header('content-type', 'image/jpeg')
+        .header('cache-control', 'no-store')
+        .header('x-khu-snapshot-source', shot.source)
+        .send(shot.jpeg);
+    },
+  );
+
   app.post(
     '/cameras/discover',
     {
