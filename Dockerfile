@@ -64,4 +64,4 @@ USER node
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.KHU_HTTP_PORT||8080)+'/api/health',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 
-CMD ["node", "--max-semi-space-size=2", "dist/hub/src/main.js"]
+CMD ["node", "--max-semi-space-size=2", "--heap-growing-percent=25", "dist/hub/src/main.js"]

@@ -1,4 +1,3 @@
-import onvif from 'onvif';
 import { KhuError } from '../core/errors.js';
 import { checkStreamUri, withoutCredentials } from './stream-uri.js';
 
@@ -22,7 +21,12 @@ interface OnvifCam {
   ): void;
 }
 type CamConstructor = new (options: Record<string, unknown>) => OnvifCam;
-const Cam = (onvif as unknown as { Cam: CamConstructor }).Cam;
+
+/** Loaded on first use: the ONVIF client and its XML stack cost the hub memory it needs only when cameras are added. */
+async function loadCam(): Promise<CamConstructor> {
+  const onvif = (await import('onvif')).default as unknown as { Cam: CamConstructor };
+  return onvif.Cam;
+}
 
 export interface StreamProfile {
   token: string;
@@ -102,6 +106,7 @@ function toProfile(p: OnvifProfile): Omit<StreamProfile, 'uri'> | undefined {
  */
 export async function inspectOnvifCamera(target: OnvifTarget): Promise<OnvifCameraInfo> {
   const { hostname, port } = parseOnvifAddress(target.address);
+  const Cam = await loadCam();
   const cam = new Cam({
     hostname,
     port,
