@@ -154,11 +154,11 @@ describe('masking', () => {
   it('masks logins in URLs, secret query values and secret options', () => {
     const args = [
       '-i',
-      'rtsp://admin:s3cret@192.168.1.20:554/Streaming/Channels/101',
+      'rtsp://admin:s3cret@198.51.100.20:554/Streaming/Channels/101',
       '-headers',
       'Authorization: Basic YWRtaW46czNjcmV0',
       '-i',
-      'rtsp://192.168.1.21/cam/realmonitor?channel=1&user=admin&password=s3cret&subtype=0',
+      'rtsp://198.51.100.21/cam/realmonitor?channel=1&user=admin&password=s3cret&subtype=0',
       '-f',
       'null',
       '-',
@@ -166,11 +166,11 @@ describe('masking', () => {
     const masked = maskArgs(args);
     expect(masked).toEqual([
       '-i',
-      'rtsp://***@192.168.1.20:554/Streaming/Channels/101',
+      'rtsp://***@198.51.100.20:554/Streaming/Channels/101',
       '-headers',
       '***',
       '-i',
-      'rtsp://192.168.1.21/cam/realmonitor?channel=1&user=***&password=***&subtype=0',
+      'rtsp://198.51.100.21/cam/realmonitor?channel=1&user=***&password=***&subtype=0',
       '-f',
       'null',
       '-',
@@ -214,7 +214,7 @@ describe('stream address check', () => {
 
   it('accepts rtsp:// and rtsps:// addresses unchanged', () => {
     for (const url of [
-      'rtsp://192.168.1.20:554/Streaming/Channels/101',
+      'rtsp://198.51.100.20:554/Streaming/Channels/101',
       'rtsp://admin:s3cret@cam.local/live?profile=Profile_1',
       'rtsps://[fe80::1]:322/stream',
       'rtsp://127.0.0.1:8554/live',
