@@ -16,6 +16,8 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const BENCHES: Array<{ name: string; file: string; timeoutMs: number }> = [
   { name: 'lights', file: 'lights.js', timeoutMs: 150_000 },
   { name: 'broker', file: 'broker.js', timeoutMs: 90_000 },
+  // 2 × 120 s of recording, a 60 s outage, 64 s of 2 s segments, set-up and 1000 relays: ~7 min.
+  { name: 'recording', file: 'recording.js', timeoutMs: 720_000 },
 ];
 
 let current: ChildProcess | undefined;

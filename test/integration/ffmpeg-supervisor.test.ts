@@ -320,7 +320,7 @@ describe('FfmpegSupervisor', () => {
     await waitForEvent(s2, 'started', { timeoutMs: 3000 });
   });
 
-  it('spawns nothing while the probe says the camera is down, and within 2 s once it is back', async () => {
+  it('spawns nothing while the probe says the camera is down, and within a second once it is back', async () => {
     let up = false;
     const s = supervise({ args: [...LAVFI, ...OUT], probe: async () => up });
     const probes = collect<{ ok: boolean }>(s, 'probe');
@@ -330,11 +330,12 @@ describe('FfmpegSupervisor', () => {
     await waitFor(() => probes.length >= 4, { timeoutMs: 5000, message: 'four failed probes' });
     expect(started).toEqual([]);
     expect(leftovers()).toEqual([]);
-    expect(delays.map((d) => d.delayMs)).toEqual([250, 500, 1000, 2000].slice(0, delays.length));
+    // The probe is cheap: asked again every 500 ms while the camera is down, never backing off.
+    expect(new Set(delays.map((d) => d.delayMs))).toEqual(new Set([500]));
     up = true;
     const t0 = Date.now();
     await waitForEvent(s, 'started', { timeoutMs: 2500 });
-    expect(Date.now() - t0).toBeLessThanOrEqual(2300);
+    expect(Date.now() - t0).toBeLessThanOrEqual(900);
     expect(probes.at(-1)).toMatchObject({ ok: true });
   });
 

@@ -44,6 +44,8 @@ export interface FfmpegSupervisorOptions {
   /** Asked before every spawn; false (or a throw, or no answer within `probeTimeoutMs`) → wait and ask again. */
   probe?: (signal: AbortSignal) => Promise<boolean>;
   probeTimeoutMs?: number;
+  /** While the probe fails, how often it is asked again. Default 500 ms. */
+  probeIntervalMs?: number;
   /** Escalation of a stop: `q`, then SIGTERM twice, then SIGKILL (see FfmpegProcess.stop). */
   stopGraceMs?: number;
   stopTermMs?: number;
@@ -178,7 +180,9 @@ export class FfmpegSupervisor extends EventEmitter<FfmpegSupervisorEvents> imple
     this.#timer = undefined;
     if (!this.#running) return;
     if (this.#o.probe && !(await this.#probe(attempt))) {
-      if (this.#running) this.#schedule();
+      // The probe is cheap (a TCP connect): while the source is down it is asked again soon,
+      // so that recording resumes within a second or so of the camera's return.
+      if (this.#running) this.#schedule(this.#o.probeIntervalMs ?? 500);
       return;
     }
     if (!this.#running) return;
@@ -324,10 +328,10 @@ export class FfmpegSupervisor extends EventEmitter<FfmpegSupervisorEvents> imple
     }
   }
 
-  /** Next attempt after the backoff for the failures so far. */
-  #schedule(): void {
+  /** Next attempt after the backoff for the failures so far (or after `delay`). */
+  #schedule(delay?: number): void {
     if (!this.#running || this.#timer) return;
-    const delayMs = this.#delayMs();
+    const delayMs = delay ?? this.#delayMs();
     const attempt = Math.max(this.#failures, 1);
     this.#timer = setTimeout(() => {
       this.#attempting = this.#attempt(attempt);

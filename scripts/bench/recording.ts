@@ -1,0 +1,550 @@
+/**
+ * Recording benchmarks: 8 simulated 1080p cameras (~2 Mbit/s main stream, replayed from a cached
+ * clip, on 127.0.0.2 … 127.0.0.9) recorded by one hub child process.
+ *   recording.hub_cpu_pct_per_camera   CPU of the hub's Node process alone over the period / 8
+ *   recording.cpu_ratio                hub + its ffmpeg children, over the very same ffmpeg command
+ *                                      lines run bare (by this bench) against the same cameras
+ *   recording.resume_ms                a camera's return after an outage → first new media recorded
+ *   hub.rss_mb.full                    the hub's RSS with the 8 cameras recording and 1000 relays
+ *
+ * Run alone: `node dist/scripts/bench/recording.js`. KHU_BENCH_RECORD_SEC (default 120) sets the
+ * measured period, KHU_BENCH_OUTAGE_SEC (default 60) the camera outage.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { SimRtspCamera } from '../../firmware-sim/camera/rtsp-server.js';
+import { SimFleet } from '../../firmware-sim/fleet.js';
+import type { Provisioning } from '../../firmware-sim/provisioning.js';
+import {
+  emit,
+  figure,
+  freePort,
+  HttpClient,
+  HubChild,
+  type HubChildOptions,
+  isMain,
+  LOOPBACK,
+  mapLimit,
+  onCleanup,
+  processCpuMs,
+  progress,
+  round,
+  runBench,
+  sleep,
+  tempDir,
+  waitFor,
+  withTimeout,
+  writeBenchConfig,
+} from './lib.js';
+
+const CAMERAS = 8;
+const RELAYS = 1000;
+const RECORD_SEC = envSeconds('KHU_BENCH_RECORD_SEC', 120);
+const OUTAGE_SEC = envSeconds('KHU_BENCH_OUTAGE_SEC', 60);
+/** 2 s segments: at least 30 boundaries. */
+const BOUNDARY_SEC = envSeconds('KHU_BENCH_BOUNDARY_SEC', 64);
+/** Let every ffmpeg get past its start (connect, probe, first segment) before measuring. */
+const WARMUP_MS = 5000;
+const CAM_USER = 'bench';
+const CAM_PASSWORD = 'bench-pass-1';
+
+function envSeconds(name: string, fallback: number): number {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+}
+
+interface CameraView {
+  id: string;
+  name: string;
+}
+
+interface Recordings {
+  segments: Array<{ start: string; end: string; durationMs: number; bytes: number }>;
+}
+
+/** Pids whose parent is `ppid` and whose command is ffmpeg, from /proc/<pid>/stat. */
+function ffmpegChildren(ppid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === ppid && comm.startsWith('ffmpeg')) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** ffmpegs the hub started (pid → cmdline), killed at the end if the hub left them behind. */
+const tracked = new Map<number, string>();
+
+function killLeftovers(): void {
+  for (const [pid, line] of tracked) {
+    try {
+      if (cmdline(pid).join('\0') === line) {
+        progress(`recording: ffmpeg ${pid} outlived the hub: SIGKILL`);
+        process.kill(pid, 'SIGKILL');
+      }
+    } catch {
+      // gone: good
+    }
+  }
+}
+
+function cmdline(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
+}
+
+function cpuOf(pids: readonly number[]): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const pid of pids) {
+    try {
+      m.set(pid, processCpuMs(pid));
+    } catch {
+      // exited
+    }
+  }
+  return m;
+}
+
+/**
+ * The hub's ffmpeg command line, made to run bare: no `-progress pipe:3` (nobody reads fd 3),
+ * the segment list into a file instead of fd 4, the segments into `dir`.
+ */
+function bareArgs(args: readonly string[], dir: string, index: number): string[] {
+  const out: string[] = [];
+  for (let i = 1; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-progress' && args[i + 1] === 'pipe:3') {
+      i++;
+      continue;
+    }
+    if (a === '-segment_list' && args[i + 1] === 'pipe:4') {
+      out.push(a, join(dir, `list-${index}.csv`));
+      i++;
+      continue;
+    }
+    out.push(a);
+  }
+  // The output pattern is the last argument.
+  out[out.length - 1] = join(dir, `cam${index}-${basename(out[out.length - 1]!)}`);
+  return out;
+}
+
+export async function benchRecording(): Promise<void> {
+  const dataDir = tempDir('recording');
+  const bareDir = tempDir('recording-bare');
+  const opts: HubChildOptions = {
+    dataDir,
+    httpPort: await freePort(),
+    mqttPort: await freePort(),
+    adminPassword: randomBytes(18).toString('base64url'),
+    configFile: writeBenchConfig(dataDir),
+    cpuProfDir: process.env.KHU_BENCH_CPU_PROF || undefined,
+  };
+  progress(
+    `recording: ${CAMERAS} cameras, period ${RECORD_SEC} s, outage ${OUTAGE_SEC} s, hub http ${opts.httpPort}`,
+  );
+
+  // ---- cameras ----------------------------------------------------------------------------------
+  const cameras = Array.from(
+    { length: CAMERAS },
+    (_, i) =>
+      new SimRtspCamera({
+        name: `khu-bench-cam-${i + 1}`,
+        host: `127.0.0.${i + 2}`,
+        username: CAM_USER,
+        password: CAM_PASSWORD,
+      }),
+  );
+  for (const cam of cameras) onCleanup(`stop camera ${cam.host}`, () => cam.stop());
+  const tc = performance.now();
+  // The first one encodes (or loads) the cached clip; the others find it cached.
+  await withTimeout('the first camera preparing its media', cameras[0]!.start(), 180_000);
+  await withTimeout('the cameras starting', Promise.all(cameras.slice(1).map((c) => c.start())), 60_000);
+  progress(`recording: cameras listening in ${(performance.now() - tc).toFixed(0)} ms`);
+
+  // ---- hub, cameras added through the API ---------------------------------------------------------
+  // Registered before the hub, so it runs after the hub is stopped: any of its ffmpegs still alive.
+  onCleanup('kill leftover hub ffmpegs', killLeftovers);
+  const hub = new HubChild(opts);
+  const http = new HttpClient(hub.url, { maxSockets: 1 });
+  await hub.waitHealthy(http);
+  await http.login('admin', opts.adminPassword);
+  const ids: string[] = [];
+  for (const [i, cam] of cameras.entries()) {
+    const c = await http.call<CameraView>(
+      'POST',
+      '/api/cameras',
+      {
+        name: `Bench gate ${i + 1}`,
+        rtsp: { url: cam.url('/main'), username: CAM_USER, password: CAM_PASSWORD },
+      },
+      201,
+    );
+    ids.push(c.id);
+  }
+  const pids = await waitFor(
+    `${CAMERAS} ffmpeg children of the hub with media flowing`,
+    () => {
+      const kids = ffmpegChildren(hub.pid);
+      const streaming = cameras.every((c) => c.stats().active.some((s) => s.framesSent > 0));
+      return kids.length === CAMERAS && streaming ? kids : undefined;
+    },
+    { timeoutMs: 30_000, everyMs: 200 },
+  );
+  const cmdlines = pids.map(cmdline);
+  for (const [i, pid] of pids.entries()) tracked.set(pid, cmdlines[i]!.join('\0'));
+  progress(`recording: hub pid ${hub.pid}, ffmpeg children ${pids.join(' ')}; warm-up ${WARMUP_MS} ms`);
+  await sleep(WARMUP_MS);
+
+  // ---- 1. the hub recording: its CPU and its ffmpegs' --------------------------------------------
+  const hubCpu0 = hub.cpuMs();
+  const ff0 = cpuOf(pids);
+  const framesBefore = cameras.reduce((n, c) => n + c.stats().framesSent, 0);
+  const t0 = performance.now();
+  await sleep(RECORD_SEC * 1000);
+  const hubCpu1 = hub.cpuMs();
+  const ff1 = cpuOf(pids);
+  const hubWallMs = performance.now() - t0;
+  const framesHub = cameras.reduce((n, c) => n + c.stats().framesSent, 0) - framesBefore;
+  const samePids = ffmpegChildren(hub.pid).join(' ') === pids.join(' ') && ff1.size === pids.length;
+  const hubNodeMs = hubCpu1 - hubCpu0;
+  let hubFfmpegMs = 0;
+  for (const [pid, ms] of ff1) hubFfmpegMs += ms - (ff0.get(pid) ?? ms);
+  const hubPct = (hubNodeMs / hubWallMs) * 100;
+  emit(
+    figure(
+      'recording.hub_cpu_pct_per_camera',
+      hubPct / CAMERAS,
+      '%',
+      { max: 0.25 },
+      {
+        hub_cpu_ms: round(hubNodeMs, 0),
+        period_s: round(hubWallMs / 1000, 1),
+        cameras: CAMERAS,
+        frames_sent: framesHub,
+        note: 'utime+stime of the hub Node process (/proc/<pid>/stat) over the period, % of one core, / cameras',
+      },
+    ),
+  );
+  progress(
+    `recording: hub ${hubNodeMs.toFixed(0)} ms CPU, its ffmpegs ${hubFfmpegMs.toFixed(0)} ms over ${(hubWallMs / 1000).toFixed(1)} s${samePids ? '' : ' (an ffmpeg was restarted during the period!)'}`,
+  );
+
+  // ---- 2. resume after an outage ------------------------------------------------------------------
+  const cam = cameras[0]!;
+  const camId = ids[0]!;
+  const downAt = Date.now();
+  let backAt = 0;
+  let backPerf = 0;
+  let streamingPerf = 0;
+  const onListening = () => {
+    backAt = Date.now();
+    backPerf = performance.now();
+  };
+  const onStreaming = () => {
+    if (backPerf && !streamingPerf) streamingPerf = performance.now();
+  };
+  cam.on('listening', onListening);
+  cam.on('streaming', onStreaming);
+  progress(`recording: rebooting ${cam.host} for ${OUTAGE_SEC} s`);
+  const rebooted = cam.reboot(OUTAGE_SEC * 1000);
+  await withTimeout('the camera reboot', rebooted, OUTAGE_SEC * 1000 + 10_000);
+  const resume = await waitFor(
+    'a new segment after the camera returned',
+    async () => {
+      const from = new Date(downAt - 60_000).toISOString();
+      const to = new Date(Date.now() + 60_000).toISOString();
+      const r = await http.call<Recordings>(
+        'GET',
+        `/api/cameras/${camId}/recordings?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`,
+      );
+      const seg = r.segments.find((s) => Date.parse(s.start) > downAt);
+      return seg ? { seg, perf: performance.now() } : undefined;
+    },
+    { timeoutMs: 60_000, everyMs: 50 },
+  );
+  cam.off('listening', onListening);
+  cam.off('streaming', onStreaming);
+  const resumeMs = resume.perf - backPerf;
+  emit(
+    figure(
+      'recording.resume_ms',
+      resumeMs,
+      'ms',
+      { max: 3000 },
+      {
+        outage_s: OUTAGE_SEC,
+        first_frame_sent_ms: streamingPerf ? round(streamingPerf - backPerf, 0) : null,
+        segment_start_after_return_ms: Date.parse(resume.seg.start) - backAt,
+        note: 'camera listening again → the recordings API lists a segment (open or closed) begun after the outage; polled every 50 ms',
+      },
+    ),
+  );
+
+  // ---- 3. memory with 1000 relays as well --------------------------------------------------------
+  const specs = Array.from({ length: RELAYS }, (_, i) => ({
+    id: `rbench${String(i + 1).padStart(4, '0')}`,
+    name: `Bench pole ${i + 1}`,
+    zone: `Bench street ${(i % 10) + 1}`,
+    channels: (i + 1) % 10 === 0 ? 2 : 1,
+  }));
+  const bulk = new HttpClient(hub.url, { maxSockets: 16 });
+  bulk.token = http.token;
+  const logins = await mapLimit(specs, 16, (spec) =>
+    bulk.call<{ mqtt: { username: string; password: string; topic: string } }>(
+      'POST',
+      '/api/devices/relays',
+      spec,
+      201,
+    ),
+  );
+  bulk.agent.destroy();
+  const provisioning: Provisioning = {
+    broker: { host: LOOPBACK, port: opts.mqttPort },
+    relays: logins.map((l, i) => ({
+      topic: l.mqtt.topic,
+      username: l.mqtt.username,
+      password: l.mqtt.password,
+      channels: specs[i]!.channels,
+    })),
+  };
+  const fleet = new SimFleet(provisioning, {
+    host: LOOPBACK,
+    port: opts.mqttPort,
+    telePeriodSec: 0,
+    concurrency: 100,
+    relay: { reconnect: { initialMs: 100, maxMs: 1000 } },
+  });
+  onCleanup('stop the fleet', () => fleet.stop());
+  const started = await withTimeout('the fleet connecting', fleet.start(), 60_000);
+  if (started.failed.length > 0) throw new Error(`${started.failed.length} relays failed to connect`);
+  await waitFor(
+    'every relay online',
+    async () => {
+      const h = await http.call<{ mqtt: { devicesOnline: number } }>('GET', '/api/health');
+      return h.mqtt.devicesOnline >= RELAYS ? true : undefined;
+    },
+    { timeoutMs: 30_000, everyMs: 100 },
+  );
+  await sleep(3000);
+  const recordingNow = ffmpegChildren(hub.pid).length;
+  const mem = hub.memory();
+  emit(
+    figure(
+      'hub.rss_mb.full',
+      mem.rssMb,
+      'MB',
+      { max: 200 },
+      {
+        peak_mb: round(mem.peakMb, 1),
+        cameras_recording: recordingNow,
+        relays: RELAYS,
+        note: 'VmRSS/1024 of the hub process with the cameras recording and 1000 relays connected',
+      },
+    ),
+  );
+  await fleet.stop();
+
+  // ---- 4. the same ffmpeg command lines, bare -----------------------------------------------------
+  await hub.stop();
+  progress(`recording: hub stopped; running its ${cmdlines.length} ffmpeg command lines bare`);
+  const bare: ChildProcess[] = [];
+  const stopBare = async () => {
+    await Promise.all(
+      bare.map(async (p) => {
+        if (p.exitCode !== null || p.signalCode !== null) return;
+        const exited = new Promise<void>((r) => p.once('exit', () => r()));
+        p.kill('SIGTERM');
+        const killer = setTimeout(() => p.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(killer);
+      }),
+    );
+  };
+  onCleanup('stop the bare ffmpegs', stopBare);
+  for (const [i, args] of cmdlines.entries()) {
+    const p = spawn(args[0]!, bareArgs(args, bareDir, i), { stdio: ['ignore', 'ignore', 'pipe'] });
+    p.stderr!.setEncoding('utf8');
+    p.stderr!.on('data', (t: string) => {
+      for (const line of t.split('\n')) if (line.trim()) process.stderr.write(`[bare ffmpeg ${i}] ${line}\n`);
+    });
+    bare.push(p);
+  }
+  await sleep(WARMUP_MS);
+  const barePids = bare.map((p) => p.pid ?? -1);
+  const b0 = cpuOf(barePids);
+  const framesBare0 = cameras.reduce((n, c) => n + c.stats().framesSent, 0);
+  const tb = performance.now();
+  await sleep(RECORD_SEC * 1000);
+  const b1 = cpuOf(barePids);
+  const bareWallMs = performance.now() - tb;
+  const framesBare = cameras.reduce((n, c) => n + c.stats().framesSent, 0) - framesBare0;
+  let bareMs = 0;
+  for (const [pid, ms] of b1) bareMs += ms - (b0.get(pid) ?? ms);
+  const bareAlive = bare.filter((p) => p.exitCode === null && p.signalCode === null).length;
+  const bareFiles = readdirSync(bareDir).filter((f) => f.endsWith('.mp4'));
+  const bareBytes = bareFiles.reduce((n, f) => n + statSync(join(bareDir, f)).size, 0);
+  await stopBare();
+  // Per second of wall time, in case the periods differ by a few ms.
+  const hubRate = (hubNodeMs + hubFfmpegMs) / hubWallMs;
+  const bareRate = bareMs / bareWallMs;
+  emit(
+    figure(
+      'recording.cpu_ratio',
+      hubRate / bareRate,
+      'ratio',
+      { max: 1.5 },
+      {
+        hub_cpu_ms: round(hubNodeMs, 0),
+        hub_ffmpeg_cpu_ms: round(hubFfmpegMs, 0),
+        bare_ffmpeg_cpu_ms: round(bareMs, 0),
+        hub_period_s: round(hubWallMs / 1000, 1),
+        bare_period_s: round(bareWallMs / 1000, 1),
+        frames_sent_hub: framesHub,
+        frames_sent_bare: framesBare,
+        bare_alive: bareAlive,
+        bare_mb_written: round(bareBytes / 1024 / 1024, 1),
+        hub_ffmpegs_unchanged: samePids,
+        note: 'hub run then bare run, one after the other; bare = the hub ffmpeg cmdlines without -progress pipe:3, segment list to a file',
+      },
+    ),
+  );
+
+  // ---- 5. frames lost at segment boundaries (a second hub, 2 s segments, one camera) ---------------
+  await boundaryLoss(cameras[1]!);
+}
+
+async function boundaryLoss(cam: SimRtspCamera): Promise<void> {
+  const dataDir = tempDir('recording-seg');
+  const opts: HubChildOptions = {
+    dataDir,
+    httpPort: await freePort(),
+    mqttPort: await freePort(),
+    adminPassword: randomBytes(18).toString('base64url'),
+    configFile: writeBenchConfig(dataDir, 'recording:\n  segmentSeconds: 2\n'),
+    label: 'hub-seg',
+  };
+  const spawnedAt = Date.now();
+  onCleanup('kill leftover hub ffmpegs', killLeftovers);
+  const hub = new HubChild(opts);
+  const http = new HttpClient(hub.url, { maxSockets: 1 });
+  await hub.waitHealthy(http);
+  await http.login('admin', opts.adminPassword);
+  await http.call(
+    'POST',
+    '/api/cameras',
+    { name: 'Bench boundaries', rtsp: { url: cam.url('/main'), username: CAM_USER, password: CAM_PASSWORD } },
+    201,
+  );
+  await waitFor(
+    'the 2 s-segment recorder streaming',
+    () => (cam.stats().active.some((s) => s.framesSent > 0) ? true : undefined),
+    {
+      timeoutMs: 30_000,
+      everyMs: 100,
+    },
+  );
+  for (const pid of ffmpegChildren(hub.pid)) tracked.set(pid, cmdline(pid).join('\0'));
+  progress(`recording: boundaries: recording ${BOUNDARY_SEC} s in 2 s segments from ${cam.host}`);
+  await sleep(BOUNDARY_SEC * 1000);
+  await hub.stop();
+  await waitFor(
+    'the camera to see the recorder leave',
+    () => (cam.stats().active.length === 0 ? true : undefined),
+    {
+      timeoutMs: 15_000,
+      everyMs: 100,
+    },
+  );
+  const all = cam.stats().closed.filter((s) => s.openedAt >= spawnedAt && s.framesSent > 0);
+  // The recorder's sessions last; a short one (a snapshot or probe when the camera was added) is not recorded.
+  const long = (s: (typeof all)[number]) => (s.closedAt ?? Date.now()) - s.openedAt >= 5000;
+  const sessions = all.filter(long);
+  const shortFrames = all.filter((s) => !long(s)).reduce((n, s) => n + s.framesSent, 0);
+  const sent = sessions.reduce((n, s) => n + s.framesSent, 0);
+  const files: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    if (depth > 5) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(dir, e.name), depth + 1);
+      else if (e.name.endsWith('.mp4')) files.push(join(dir, e.name));
+    }
+  };
+  walk(join(dataDir, 'recordings'), 0);
+  files.sort();
+  let found = 0;
+  let unreadable = 0;
+  await mapLimit(files, 2, async (file) => {
+    const n = await countFrames(file);
+    if (Number.isFinite(n)) found += n;
+    else unreadable++;
+  });
+  const boundaries = Math.max(0, files.length - sessions.length);
+  emit(
+    figure(
+      'recording.boundary_lost_frames',
+      sent - found,
+      'frames',
+      { max: 0 },
+      {
+        frames_sent: sent,
+        frames_in_segments: found,
+        segments: files.length,
+        boundaries,
+        sessions: sessions.length,
+        short_sessions_ignored: all.length - sessions.length,
+        short_sessions_frames: shortFrames,
+        unreadable_segments: unreadable,
+        recorded_s: BOUNDARY_SEC,
+        note: 'video frames the sim sent to the recorder (its sessions) minus video frames ffprobe -count_frames finds in all segments; segmentSeconds 2; includes any loss at the start and at the graceful stop, so an upper bound for the boundaries',
+      },
+    ),
+  );
+}
+
+function countFrames(file: string): Promise<number> {
+  return new Promise((resolveCount) => {
+    const p = spawn(
+      'ffprobe',
+      [
+        '-v',
+        'error',
+        '-select_streams',
+        'v:0',
+        '-count_frames',
+        '-show_entries',
+        'stream=nb_read_frames',
+        '-of',
+        'csv=p=0',
+        file,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    p.stdout!.setEncoding('utf8');
+    p.stdout!.on('data', (t: string) => {
+      out += t;
+    });
+    p.stderr!.resume();
+    const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
+    p.once('close', () => {
+      clearTimeout(timer);
+      const n = Number.parseInt(out.trim(), 10);
+      resolveCount(Number.isFinite(n) ? n : Number.NaN);
+    });
+    p.once('error', () => {
+      clearTimeout(timer);
+      resolveCount(Number.NaN);
+    });
+  });
+}
+
+if (isMain(import.meta.url)) await runBench('recording', benchRecording);
