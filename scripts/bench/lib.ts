@@ -13,6 +13,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Provisioning } from '../../firmware-sim/provisioning.js';
 
 export const LOOPBACK = '127.0.0.1';
 
@@ -543,4 +544,55 @@ export async function mapLimit<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
   return out;
+}
+
+export interface BenchRelaySpec {
+  id: string;
+  name: string;
+  zone: string;
+  channels: number;
+}
+
+/**
+ * The benchmarks' fleet: `count` relays in 10 streets, every tenth a 2-channel cabinet,
+ * provisioned through the hub's API (16 at a time) with the given token. Answers the specs and
+ * the provisioning document a SimFleet runs.
+ */
+export async function provisionBenchRelays(
+  hubUrl: string,
+  token: string,
+  mqttPort: number,
+  count: number,
+  idPrefix: string,
+): Promise<{ specs: BenchRelaySpec[]; provisioning: Provisioning }> {
+  const specs: BenchRelaySpec[] = Array.from({ length: count }, (_, i) => ({
+    id: `${idPrefix}${String(i + 1).padStart(4, '0')}`,
+    name: `Bench pole ${i + 1}`,
+    zone: `Bench street ${(i % 10) + 1}`,
+    channels: (i + 1) % 10 === 0 ? 2 : 1,
+  }));
+  const bulk = new HttpClient(hubUrl, { maxSockets: 16 });
+  bulk.token = token;
+  try {
+    const logins = await mapLimit(specs, 16, (spec) =>
+      bulk.call<{ mqtt: { username: string; password: string; topic: string } }>(
+        'POST',
+        '/api/devices/relays',
+        spec,
+        201,
+      ),
+    );
+    const provisioning: Provisioning = {
+      broker: { host: LOOPBACK, port: mqttPort },
+      relays: logins.map((l, i) => ({
+        topic: l.mqtt.topic,
+        username: l.mqtt.username,
+        password: l.mqtt.password,
+        channels: specs[i]!.channels,
+      })),
+    };
+    return { specs, provisioning };
+  } finally {
+    bulk.agent.destroy();
+  }
 }

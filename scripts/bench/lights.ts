@@ -14,7 +14,6 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { SimFleet } from '../../firmware-sim/fleet.js';
-import type { Provisioning } from '../../firmware-sim/provisioning.js';
 import type { PowerState } from '../../hub/src/protocol/tasmota.js';
 import {
   emit,
@@ -25,11 +24,11 @@ import {
   type HubChildOptions,
   isMain,
   LOOPBACK,
-  mapLimit,
   median,
   onCleanup,
   percentile,
   progress,
+  provisionBenchRelays,
   round,
   runBench,
   sleep,
@@ -42,9 +41,7 @@ import {
 } from './lib.js';
 
 const RELAYS = 1000;
-/** Every 10th relay is a 2-channel cabinet: 1000 relays, 1100 lights. */
-const TWO_CHANNEL_EVERY = 10;
-const ZONES = 10;
+// Every 10th relay is a 2-channel cabinet (provisionBenchRelays): 1000 relays, 1100 lights.
 const WARMUP_COMMANDS = 100;
 const COMMANDS = 1000;
 const COMMAND_BUDGET_MS = 60_000;
@@ -69,19 +66,6 @@ interface BenchLight {
   id: string;
   relay: string;
   channel: number;
-}
-
-function relaySpecs() {
-  return Array.from({ length: RELAYS }, (_, i) => {
-    const n = i + 1;
-    const channels = n % TWO_CHANNEL_EVERY === 0 ? 2 : 1;
-    return {
-      id: `bench${String(n).padStart(4, '0')}`,
-      name: `Bench pole ${n}`,
-      zone: `Bench street ${(i % ZONES) + 1}`,
-      channels,
-    };
-  });
 }
 
 export async function benchLights(): Promise<void> {
@@ -112,30 +96,16 @@ export async function benchLights(): Promise<void> {
   );
 
   // ---- provision 1000 relays through the API -----------------------------------------------------
-  const specs = relaySpecs();
-  const bulk = new HttpClient(hub.url, { maxSockets: 16 });
-  bulk.token = http.token;
   const t0 = performance.now();
-  const logins = await mapLimit(specs, 16, (spec) =>
-    bulk.call<{ mqtt: { username: string; password: string; topic: string } }>(
-      'POST',
-      '/api/devices/relays',
-      spec,
-      201,
-    ),
+  const { specs, provisioning } = await provisionBenchRelays(
+    hub.url,
+    http.token!,
+    opts.mqttPort,
+    RELAYS,
+    'bench',
   );
-  bulk.agent.destroy();
   progress(`lights: provisioned ${RELAYS} relays in ${(performance.now() - t0).toFixed(0)} ms`);
 
-  const provisioning: Provisioning = {
-    broker: { host: LOOPBACK, port: opts.mqttPort },
-    relays: logins.map((l, i) => ({
-      topic: l.mqtt.topic,
-      username: l.mqtt.username,
-      password: l.mqtt.password,
-      channels: specs[i]!.channels,
-    })),
-  };
   const lights: BenchLight[] = specs.flatMap((s) =>
     s.channels === 1
       ? [{ id: s.id, relay: s.id, channel: 1 }]

@@ -16,7 +16,6 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { SimRtspCamera } from '../../firmware-sim/camera/rtsp-server.js';
 import { SimFleet } from '../../firmware-sim/fleet.js';
-import type { Provisioning } from '../../firmware-sim/provisioning.js';
 import {
   emit,
   figure,
@@ -30,6 +29,7 @@ import {
   onCleanup,
   processCpuMs,
   progress,
+  provisionBenchRelays,
   round,
   runBench,
   sleep,
@@ -290,32 +290,7 @@ export async function benchRecording(): Promise<void> {
   );
 
   // ---- 3. memory with 1000 relays as well --------------------------------------------------------
-  const specs = Array.from({ length: RELAYS }, (_, i) => ({
-    id: `rbench${String(i + 1).padStart(4, '0')}`,
-    name: `Bench pole ${i + 1}`,
-    zone: `Bench street ${(i % 10) + 1}`,
-    channels: (i + 1) % 10 === 0 ? 2 : 1,
-  }));
-  const bulk = new HttpClient(hub.url, { maxSockets: 16 });
-  bulk.token = http.token;
-  const logins = await mapLimit(specs, 16, (spec) =>
-    bulk.call<{ mqtt: { username: string; password: string; topic: string } }>(
-      'POST',
-      '/api/devices/relays',
-      spec,
-      201,
-    ),
-  );
-  bulk.agent.destroy();
-  const provisioning: Provisioning = {
-    broker: { host: LOOPBACK, port: opts.mqttPort },
-    relays: logins.map((l, i) => ({
-      topic: l.mqtt.topic,
-      username: l.mqtt.username,
-      password: l.mqtt.password,
-      channels: specs[i]!.channels,
-    })),
-  };
+  const { provisioning } = await provisionBenchRelays(hub.url, http.token!, opts.mqttPort, RELAYS, 'rbench');
   const fleet = new SimFleet(provisioning, {
     host: LOOPBACK,
     port: opts.mqttPort,
