@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { KhuError, notFound } from '../core/errors.js';
 import type { Actor, EventBus } from '../core/event-bus.js';
 import type { Logger } from '../core/log.js';
 import type { HubModule } from '../core/module.js';
+import { reapByCommandLine } from '../media/pidfiles.js';
 import { FfmpegSupervisor } from '../media/supervisor.js';
 import { reconcileCamera } from '../recording/reconcile.js';
 import { CameraRecorder, type RecorderState } from '../recording/recorder.js';
@@ -94,6 +95,10 @@ export class CamerasService implements HubModule {
     // ffmpegs left by a hub that died: a camera must never get two recorder sessions.
     await mkdir(this.#dir, { recursive: true });
     await FfmpegSupervisor.reapOrphans(this.#runDir, this.#log, this.#config.recording.ffmpegPath);
+    // And any recorder still writing into our folder that no pidfile named.
+    await reapByCommandLine(`${this.#dir}/`, this.#log, {
+      ffmpegName: basename(this.#config.recording.ffmpegPath),
+    });
     for (const camera of this.#repo.listCameras()) {
       await reconcileCamera({ repo: this.#repo, dir: this.#dir, cameraId: camera.id, log: this.#log }).catch(
         (err) => this.#log.error({ err, cameraId: camera.id }, 'could not reconcile recordings'),

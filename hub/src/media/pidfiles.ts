@@ -158,3 +158,40 @@ export async function reapOrphans(
   const outcomes = await Promise.all(names.map((n) => reapPidfile(join(runDir, n), log, options)));
   return Object.fromEntries(names.map((n, i) => [n, outcomes[i] as ReapOutcome]));
 }
+
+/**
+ * ffmpegs whose command line names `marker` (a recorder writes under its recordings folder),
+ * whoever started them: what a dead hub left running even when its pidfile was lost (a power
+ * cut between spawn and pidfile, or two runs racing over one file). Call it before starting
+ * any ffmpeg of ours. Stopped with SIGTERM twice, then SIGKILL.
+ */
+export async function reapByCommandLine(
+  marker: string,
+  log: Logger,
+  options: { ffmpegName?: string; termMs?: number } = {},
+): Promise<number[]> {
+  const ffmpegName = options.ffmpegName ?? 'ffmpeg';
+  const termMs = options.termMs ?? 1000;
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return [];
+  }
+  const found = entries
+    .filter((n) => /^\d+$/.test(n) && Number(n) !== process.pid)
+    .map(Number)
+    .filter((pid) => {
+      const argv = readProcCmdline(pid);
+      return basename(argv[0] ?? '').includes(ffmpegName) && argv.some((a) => a.includes(marker));
+    });
+  await Promise.all(
+    found.map(async (pid) => {
+      signal(pid, 'SIGTERM');
+      if (!(await waitGone(pid, termMs))) signal(pid, 'SIGTERM');
+      if (!(await waitGone(pid, termMs))) signal(pid, 'SIGKILL');
+      log.warn({ pid }, 'stopped an ffmpeg left recording by an earlier hub');
+    }),
+  );
+  return found;
+}
