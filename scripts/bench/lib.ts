@@ -374,6 +374,8 @@ export interface HubChildOptions {
   /** Folder for `--cpu-prof` profiles, when profiling the hub. */
   cpuProfDir?: string;
   label?: string;
+  /** Its own process group, so a power cut (SIGKILL of the group) takes its ffmpegs too. */
+  detached?: boolean;
 }
 
 /** A YAML KHU_CONFIG for the benches: quiet logs, loopback only. */
@@ -414,7 +416,12 @@ export class HubChild {
       KHU_LOG_LEVEL: 'warn',
     };
     this.spawnedAt = performance.now();
-    this.child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: options.detached ?? false,
+    });
     children.add(this.child);
     const label = options.label ?? 'hub';
     for (const stream of [this.child.stdout!, this.child.stderr!]) {
@@ -487,6 +494,14 @@ export class HubChild {
   }
 
   /** SIGTERM (graceful: the hub stops its modules), SIGKILL after timeoutMs. Resolves on exit. */
+  /** A power cut: SIGKILL of the hub's process group (needs `detached`), its ffmpegs included. */
+  async powerCut(): Promise<void> {
+    if (!this.options.detached) throw new Error('powerCut needs a hub started with detached: true');
+    this.#removeCleanup();
+    if (this.running) process.kill(-this.pid, 'SIGKILL');
+    await this.exited;
+  }
+
   async stop(
     timeoutMs = 12_000,
   ): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }> {

@@ -5,6 +5,8 @@
  *   recording.cpu_ratio                hub + its ffmpeg children, over the very same ffmpeg command
  *                                      lines run bare (by this bench) against the same cameras
  *   recording.resume_ms                a camera's return after an outage → first new media recorded
+ *   recording.boundary_lost_frames     frames a 2 s-segment recorder loses at its cuts
+ *   recording.kill_lost_ms             media lost when the hub and its ffmpegs are SIGKILLed
  *   hub.rss_mb.full                    the hub's RSS with the 8 cameras recording and 1000 relays
  *
  * Run alone: `node dist/scripts/bench/recording.js`. KHU_BENCH_RECORD_SEC (default 120) sets the
@@ -395,56 +397,13 @@ export async function benchRecording(): Promise<void> {
 
   // ---- 5. frames lost at segment boundaries (a second hub, 2 s segments, one camera) ---------------
   await boundaryLoss(cameras[1]!);
+
+  // ---- 6. media lost in a power cut ---------------------------------------------------------------
+  await killLoss(cameras[2]!);
 }
 
-async function boundaryLoss(cam: SimRtspCamera): Promise<void> {
-  const dataDir = tempDir('recording-seg');
-  const opts: HubChildOptions = {
-    dataDir,
-    httpPort: await freePort(),
-    mqttPort: await freePort(),
-    adminPassword: randomBytes(18).toString('base64url'),
-    configFile: writeBenchConfig(dataDir, 'recording:\n  segmentSeconds: 2\n'),
-    label: 'hub-seg',
-  };
-  const spawnedAt = Date.now();
-  onCleanup('kill leftover hub ffmpegs', killLeftovers);
-  const hub = new HubChild(opts);
-  const http = new HttpClient(hub.url, { maxSockets: 1 });
-  await hub.waitHealthy(http);
-  await http.login('admin', opts.adminPassword);
-  await http.call(
-    'POST',
-    '/api/cameras',
-    { name: 'Bench boundaries', rtsp: { url: cam.url('/main'), username: CAM_USER, password: CAM_PASSWORD } },
-    201,
-  );
-  await waitFor(
-    'the 2 s-segment recorder streaming',
-    () => (cam.stats().active.some((s) => s.framesSent > 0) ? true : undefined),
-    {
-      timeoutMs: 30_000,
-      everyMs: 100,
-    },
-  );
-  for (const pid of ffmpegChildren(hub.pid)) tracked.set(pid, cmdline(pid).join('\0'));
-  progress(`recording: boundaries: recording ${BOUNDARY_SEC} s in 2 s segments from ${cam.host}`);
-  await sleep(BOUNDARY_SEC * 1000);
-  await hub.stop();
-  await waitFor(
-    'the camera to see the recorder leave',
-    () => (cam.stats().active.length === 0 ? true : undefined),
-    {
-      timeoutMs: 15_000,
-      everyMs: 100,
-    },
-  );
-  const all = cam.stats().closed.filter((s) => s.openedAt >= spawnedAt && s.framesSent > 0);
-  // The recorder's sessions last; a short one (a snapshot or probe when the camera was added) is not recorded.
-  const long = (s: (typeof all)[number]) => (s.closedAt ?? Date.now()) - s.openedAt >= 5000;
-  const sessions = all.filter(long);
-  const shortFrames = all.filter((s) => !long(s)).reduce((n, s) => n + s.framesSent, 0);
-  const sent = sessions.reduce((n, s) => n + s.framesSent, 0);
+/** The segment files under a hub's recordings folder, grouped by recorder run (one ffmpeg each), oldest run first. */
+function segmentRuns(dataDir: string): string[][] {
   const files: string[] = [];
   const walk = (dir: string, depth: number) => {
     if (depth > 5) return;
@@ -454,32 +413,163 @@ async function boundaryLoss(cam: SimRtspCamera): Promise<void> {
     }
   };
   walk(join(dataDir, 'recordings'), 0);
-  files.sort();
-  let found = 0;
+  // `<run tag>-<nnnnn>.mp4`, the run tag sorting by time.
+  const runs = new Map<string, string[]>();
+  for (const f of files.sort()) {
+    const name = basename(f);
+    const tag = name.slice(0, name.lastIndexOf('-'));
+    runs.set(tag, [...(runs.get(tag) ?? []), f]);
+  }
+  return [...runs.keys()].sort().map((k) => runs.get(k)!);
+}
+
+async function framesIn(files: readonly string[]): Promise<{ frames: number; unreadable: number }> {
+  let frames = 0;
   let unreadable = 0;
   await mapLimit(files, 2, async (file) => {
     const n = await countFrames(file);
-    if (Number.isFinite(n)) found += n;
+    if (Number.isFinite(n)) frames += n;
     else unreadable++;
   });
-  const boundaries = Math.max(0, files.length - sessions.length);
+  return { frames, unreadable };
+}
+
+/** A hub child with one camera added; resolves once the recorder's session streams. */
+async function oneCameraHub(
+  cam: SimRtspCamera,
+  label: string,
+  config: string,
+  detached = false,
+): Promise<{ hub: HubChild; dataDir: string; session: () => string | undefined }> {
+  const dataDir = tempDir(label);
+  const opts: HubChildOptions = {
+    dataDir,
+    httpPort: await freePort(),
+    mqttPort: await freePort(),
+    adminPassword: randomBytes(18).toString('base64url'),
+    configFile: writeBenchConfig(dataDir, config),
+    label,
+    detached,
+  };
+  onCleanup('kill leftover hub ffmpegs', killLeftovers);
+  const hub = new HubChild(opts);
+  const http = new HttpClient(hub.url, { maxSockets: 1 });
+  await hub.waitHealthy(http);
+  await http.login('admin', opts.adminPassword);
+  // Sessions open before this point (another hub's) are not ours.
+  const before = new Set(cam.stats().active.map((s) => s.id));
+  await http.call(
+    'POST',
+    '/api/cameras',
+    { name: `Bench ${label}`, rtsp: { url: cam.url('/main'), username: CAM_USER, password: CAM_PASSWORD } },
+    201,
+  );
+  // The recorder's session is the one that keeps streaming (the check when adding is short).
+  const id = await waitFor(
+    `the ${label} recorder streaming`,
+    () =>
+      cam
+        .stats()
+        .active.find(
+          (s) => !before.has(s.id) && s.framesSent > 0 && Date.now() - (s.firstFrameAt ?? Date.now()) > 1000,
+        )?.id,
+    { timeoutMs: 30_000, everyMs: 100 },
+  );
+  for (const pid of ffmpegChildren(hub.pid)) tracked.set(pid, cmdline(pid).join('\0'));
+  return { hub, dataDir, session: () => id };
+}
+
+/**
+ * Frames lost at segment boundaries: a hub records one camera in 2 s segments; then the camera
+ * closes the connection (as a camera does when it goes away), so ffmpeg reads everything the
+ * camera sent, writes it and ends that run. Frames of that session (the sim counts) minus frames
+ * in that run's segments (ffprobe) is what the cuts lost: nothing is in flight at the end.
+ */
+async function boundaryLoss(cam: SimRtspCamera): Promise<void> {
+  const { hub, dataDir, session } = await oneCameraHub(cam, 'hub-seg', 'recording:\n  segmentSeconds: 2\n');
+  const sessionId = session()!;
+  progress(`recording: boundaries: recording ${BOUNDARY_SEC} s in 2 s segments from ${cam.host}`);
+  await sleep(BOUNDARY_SEC * 1000);
+  const firstRun = segmentRuns(dataDir)[0] ?? [];
+  cam.dropConnections('close');
+  const closed = await waitFor(
+    'the recorder session to close',
+    () => cam.stats().closed.find((s) => s.id === sessionId),
+    { timeoutMs: 15_000, everyMs: 50 },
+  );
+  // That ffmpeg drains its socket, writes the last segment and exits; the supervisor starts the next run.
+  await waitFor('the first recorder run to end', () => (segmentRuns(dataDir).length > 1 ? true : undefined), {
+    timeoutMs: 15_000,
+    everyMs: 100,
+  });
+  await hub.stop();
+  const files = segmentRuns(dataDir)[0] ?? [];
+  const { frames, unreadable } = await framesIn(files);
   emit(
     figure(
       'recording.boundary_lost_frames',
-      sent - found,
+      closed.framesSent - frames,
       'frames',
       { max: 0 },
       {
-        frames_sent: sent,
-        frames_in_segments: found,
+        frames_sent: closed.framesSent,
+        frames_in_segments: frames,
         segments: files.length,
-        boundaries,
-        sessions: sessions.length,
-        short_sessions_ignored: all.length - sessions.length,
-        short_sessions_frames: shortFrames,
+        boundaries: Math.max(0, files.length - 1),
+        segments_seen_before_close: firstRun.length,
         unreadable_segments: unreadable,
         recorded_s: BOUNDARY_SEC,
-        note: 'video frames the sim sent to the recorder (its sessions) minus video frames ffprobe -count_frames finds in all segments; segmentSeconds 2; includes any loss at the start and at the graceful stop, so an upper bound for the boundaries',
+        note: "one recorder session (segmentSeconds 2) ended by the camera closing the connection, so ffmpeg drains all it was sent: video frames the sim sent in it minus video frames ffprobe -count_frames finds in that run's segments",
+      },
+    ),
+  );
+}
+
+/**
+ * Media lost in a power cut: a hub records one camera with the product's segment settings, and
+ * is SIGKILLed with its ffmpegs (the process group) at different points of a segment. Frames the
+ * camera sent in that session minus frames that play from the files, in ms of video. The hub is
+ * then started again on the same data, as after the power returns.
+ */
+async function killLoss(cam: SimRtspCamera): Promise<void> {
+  const fps = 25;
+  const killAfterMs = [12_300, 15_100, 18_700];
+  const lostMs: number[] = [];
+  const details: Array<Record<string, number>> = [];
+  for (const after of killAfterMs) {
+    const { hub, dataDir, session } = await oneCameraHub(cam, 'hub-kill', '', true);
+    const sessionId = session()!;
+    const opened = cam.stats().active.find((s) => s.id === sessionId)!;
+    await sleep(Math.max(0, after - (Date.now() - (opened.firstFrameAt ?? Date.now()))));
+    await hub.powerCut();
+    const closed = await waitFor(
+      'the camera to see the recorder gone',
+      () => cam.stats().closed.find((s) => s.id === sessionId),
+      { timeoutMs: 15_000, everyMs: 50 },
+    );
+    const files = segmentRuns(dataDir).flat();
+    const { frames, unreadable } = await framesIn(files);
+    const lost = closed.framesSent - frames;
+    lostMs.push((lost * 1000) / fps);
+    details.push({
+      after_ms: after,
+      frames_sent: closed.framesSent,
+      frames_found: frames,
+      segments: files.length,
+      unreadable,
+    });
+  }
+  emit(
+    figure(
+      'recording.kill_lost_ms',
+      Math.max(...lostMs),
+      'ms',
+      { max: 1000 },
+      {
+        runs_ms: lostMs.map((v) => round(v, 0)),
+        runs: details,
+        fps,
+        note: 'SIGKILL of the hub process group (hub + ffmpeg) 12.3/15.1/18.7 s into recording (10 s segments, 500 ms fragments); (frames the sim sent − frames ffprobe finds in the files) × 40 ms; the worst run',
       },
     ),
   );

@@ -106,6 +106,10 @@ describe('recording a camera', () => {
         expect(Math.abs(hole)).toBeLessThan(250);
       }
     }
+    // Together they cover the wall clock: durations sum to the span within 1 %.
+    const span = Date.parse(segments.at(-1)!.end) - Date.parse(segments[0]!.start);
+    const sum = segments.reduce((n, s) => n + s.durationMs, 0);
+    expect(Math.abs(sum - span) / span).toBeLessThan(0.01);
     const indexed = repo.segments('gate', '2000-01-01T00:00:00.000Z', '2100-01-01T00:00:00.000Z');
     expect(indexed.map((s) => s.path)).toEqual(segments.map((s) => s.path));
     // The segment being written is known too: it begins where the last closed one ended.
@@ -132,5 +136,51 @@ describe('recording a camera', () => {
       timeoutMs: 10_000,
       message: 'a segment after the outage',
     });
+  });
+
+  it('restarts a recorder whose camera stalls without closing, and records again once it answers', async () => {
+    startRecorder();
+    await waitFor(() => segments.length >= 1, { timeoutMs: 20_000, message: 'first segment' });
+    camera.stall('forever');
+    // ffmpeg's I/O timeout (2 s here) or the progress watchdog ends the stuck run: a gap opens.
+    await waitFor(() => gaps.some((g) => g.end === null), {
+      timeoutMs: 25_000,
+      message: 'gap for the stall',
+    });
+    expect(recorder!.state).not.toBe('recording');
+    camera.resume();
+    await waitFor(() => gaps.some((g) => g.end !== null), { timeoutMs: 20_000, message: 'recording again' });
+    const before = segments.length;
+    await waitFor(() => segments.length > before, {
+      timeoutMs: 10_000,
+      message: 'a segment after the stall',
+    });
+    const after = segments.at(-1)!;
+    expect(existsSync(join(dir, 'rec', after.path))).toBe(true);
+    expect(Number(probe(join(dir, 'rec', after.path)).format.duration)).toBeGreaterThan(1.5);
+  });
+
+  it('keeps even, contiguous segments when the camera’s clock jumps', async () => {
+    startRecorder();
+    await waitFor(() => segments.length >= 2, { timeoutMs: 20_000, message: 'two segments' });
+    camera.jumpTimestamps(60_000);
+    const from = segments.length;
+    await waitFor(() => segments.length >= from + 3, {
+      timeoutMs: 20_000,
+      message: 'three segments after the jump',
+    });
+    camera.jumpTimestamps(-120_000);
+    await waitFor(() => segments.length >= from + 6, {
+      timeoutMs: 20_000,
+      message: 'three more after a jump back',
+    });
+    expect(gaps).toEqual([]);
+    for (const [i, s] of segments.entries()) {
+      const seconds = Number(probe(join(dir, 'rec', s.path)).format.duration);
+      expect(seconds, `segment ${i} in the file`).toBeGreaterThan(1.5);
+      expect(seconds, `segment ${i} in the file`).toBeLessThan(3.5);
+      expect(s.durationMs, `segment ${i} in the index`).toBeLessThan(3500);
+      if (i > 0) expect(Math.abs(Date.parse(s.start) - Date.parse(segments[i - 1]!.end))).toBeLessThan(250);
+    }
   });
 });

@@ -32,6 +32,15 @@ describe('SegmentTracker', () => {
     expect(b.startMs - a.endMs).toBe(15);
   });
 
+  it('never lets a segment whose stream clock jumped start before the previous one ended', () => {
+    const t = new SegmentTracker();
+    const a = t.listLine('a.mp4,0.000000,10.000000', T0 + 10_000)!;
+    // The camera's clock jumped an hour ahead inside b: its stream span is 3610 s, its wall span 10 s.
+    const b = t.listLine('b.mp4,10.000000,3620.000000', T0 + 20_000)!;
+    expect(b.startMs).toBe(a.endMs);
+    expect(b.durationMs).toBe(10_000);
+  });
+
   it('refuses lines that are not file,start,end', () => {
     const t = new SegmentTracker();
     for (const line of ['', 'garbage', 'a.mp4,ten,20', 'a.mp4,20.0,10.0', ',1,2x']) {

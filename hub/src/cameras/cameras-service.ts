@@ -109,11 +109,14 @@ export class CamerasService implements HubModule {
       this.#sweeper.sweep().catch((err) => this.#log.error({ err }, 'retention sweep failed'));
     void sweep();
     this.#sweepTimer = setInterval(sweep, SWEEP_EVERY_MS);
+    // And after every closed segment: a small disk fills between two timed sweeps (statfs is cheap).
+    this.#bus.on('cameras-retention', 'segmentClosed', () => void sweep());
     this.#sweepTimer.unref();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.#sweepTimer);
+    this.#bus.removeOwner('cameras-retention');
     await Promise.all([...this.#recorders.values()].map((r) => r.stop()));
     this.#recorders.clear();
   }

@@ -51,6 +51,14 @@ export interface RtspInputOptions {
   transport?: 'tcp' | 'udp';
   /** ffmpeg's `-timeout` for the RTSP socket: a stalled camera ends ffmpeg after about 1–2× this. */
   timeoutMs?: number;
+  /**
+   * Stamp packets with the time they arrive instead of the camera's RTP time. A camera whose
+   * clock jumps (an NTP correction, a reboot of its encoder) otherwise gives a segment of the
+   * jump's length and then non-monotonic timestamps that ffmpeg "fixes" into runs of 40 ms
+   * segments (measured with the sim's jumpTimestamps); with arrival time recording carries on
+   * with even segments. Cheap entry cameras send no B-frames, so arrival order is decode order.
+   */
+  arrivalTimestamps?: boolean;
 }
 
 /** The input arguments for one camera stream: checked address, whitelist, transport, timeout. */
@@ -63,6 +71,7 @@ export function rtspInputArgs(url: string, options: RtspInputOptions = {}): stri
     options.transport ?? 'tcp',
   ];
   if (options.timeoutMs !== undefined) args.push('-timeout', String(Math.round(options.timeoutMs * 1000)));
+  if (options.arrivalTimestamps) args.push('-use_wallclock_as_timestamps', '1');
   args.push('-i', checked);
   return args;
 }

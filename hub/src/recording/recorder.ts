@@ -123,7 +123,11 @@ export class CameraRecorder {
     this.#pendingList = '';
     const fragmentUs = this.#o.fragmentMs * 1000;
     return [
-      ...rtspInputArgs(this.#o.inputUrl, { transport: 'tcp', timeoutMs: this.#o.ioTimeoutMs ?? 5000 }),
+      ...rtspInputArgs(this.#o.inputUrl, {
+        transport: 'tcp',
+        timeoutMs: this.#o.ioTimeoutMs ?? 5000,
+        arrivalTimestamps: true,
+      }),
       '-map',
       '0:v:0',
       '-map',
@@ -139,8 +143,11 @@ export class CameraRecorder {
       '-segment_format',
       'mp4',
       // Fragmented MP4: every fragment is playable on its own, so a power cut loses at most one.
+      // flush_packets: without it the segment file is written in 256 KiB chunks (measured), so a
+      // power cut lost ~1 s at 2 Mbit/s whatever the fragment length; with it each fragment
+      // reaches the file as it closes (a power cut then loses 0.2–0.6 s: docs/decisions.md).
       '-segment_format_options',
-      `movflags=+frag_keyframe+empty_moov+default_base_moof:frag_duration=${fragmentUs}`,
+      `movflags=+frag_keyframe+empty_moov+default_base_moof:frag_duration=${fragmentUs}:flush_packets=1`,
       '-segment_list',
       'pipe:4',
       '-segment_list_type',

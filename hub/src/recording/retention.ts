@@ -54,7 +54,17 @@ export class RetentionSweeper {
     this.#now = deps.now ?? Date.now;
   }
 
-  async sweep(): Promise<SweepResult> {
+  #running: Promise<SweepResult> | undefined;
+
+  /** One sweep at a time: a call while one runs gets that one's result. */
+  sweep(): Promise<SweepResult> {
+    this.#running ??= this.#sweep().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  async #sweep(): Promise<SweepResult> {
     const result: SweepResult = { deletedByAge: 0, deletedForSpace: 0, freedBytes: 0, stillShort: false };
     for (const camera of this.#repo.listCameras()) {
       const days = camera.retentionDays ?? this.#opts.retentionDays;

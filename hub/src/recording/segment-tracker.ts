@@ -21,6 +21,8 @@ export class SegmentTracker {
   #anchorMs: number | undefined;
   /** Stream seconds where the segment being written began. */
   #openStartSec = 0;
+  /** Wall-clock end of the last closed segment: the next one never starts before it. */
+  #lastEndMs: number | undefined;
 
   /** A progress block: `out_time` (µs of stream time) seen at `nowMs`. */
   progress(outTimeUs: number, nowMs: number): void {
@@ -41,8 +43,10 @@ export class SegmentTracker {
     // The closing line is written when the next segment starts: that is now.
     this.#anchorMs = nowMs - endSec * 1000;
     this.#openStartSec = endSec;
-    const durationMs = Math.round((endSec - startSec) * 1000);
-    return { file, startMs: nowMs - durationMs, endMs: nowMs, durationMs };
+    // A stream clock that jumped forward would claim a start before the previous segment's end.
+    const startMs = Math.max(nowMs - Math.round((endSec - startSec) * 1000), this.#lastEndMs ?? -Infinity);
+    this.#lastEndMs = nowMs;
+    return { file, startMs, endMs: nowMs, durationMs: nowMs - startMs };
   }
 
   /** Where the segment being written began, once the run's clock is known. */
