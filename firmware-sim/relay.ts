@@ -19,6 +19,28 @@ import {
   powerKey,
   topics,
 } from '../hub/src/protocol/tasmota.js';
+import {
+  applyTimerPayload,
+  EMPTY_TIMER,
+  formatRuleResult,
+  formatTimerResult,
+  formatTimersResult,
+  formatTimezone,
+  MAX_BACKLOG_COMMANDS,
+  MAX_RULE_CHARS,
+  MAX_RULE_SETS,
+  MAX_TIMERS,
+  MIN_VALID_EPOCH,
+  parseBacklog,
+  parseCommandLine,
+  parseCoordinate,
+  parseRuleSet,
+  parseTimersPayload,
+  parseTimezone,
+  type RuleSetState,
+  type TasmotaTimer,
+  timerMinuteOn,
+} from '../hub/src/protocol/tasmota-timers.js';
 import { MAX_CHANNELS, type PowerOnState } from './provisioning.js';
 
 export interface SimRelayOptions {
@@ -44,6 +66,8 @@ export interface SimRelayOptions {
   keepaliveSec?: number;
   /** Time allowed for CONNACK; default 10 s. */
   connectTimeoutMs?: number;
+  /** The device's clock (epoch ms) before any `Time` command; default Date.now. For tests. */
+  clock?: () => number;
 }
 
 /** Which of its three command subscriptions a command arrived on. */
@@ -67,7 +91,40 @@ export interface SimRelayEvents {
   command: [command: SimCommand];
   /** A connection attempt failed (refused CONNACK, socket error); the relay retries unless stopped. */
   connectFailed: [error: Error];
+  /**
+   * A timer came due (at a minute boundary of the device's clock): `executed` is false when the
+   * timers were disarmed (`Timers 0`), as while the hub is connected.
+   */
+  timer: [index: number, executed: boolean];
+  /** A rule trigger fired (`Mqtt#Connected`, `Mqtt#Disconnected`, `System#Boot`). */
+  trigger: [trigger: string];
 }
+
+/** What a Tasmota device keeps in flash across restarts (the part the sim models). */
+interface FlashSettings {
+  timers: TasmotaTimer[];
+  /** `Timers 1|0`: the global arm switch. Tasmota's default is on. */
+  timersArmed: boolean;
+  latitude: number;
+  longitude: number;
+  timezoneMin: number;
+  rules: RuleSetState[];
+}
+
+/** Tasmota's defaults (user_config.h): the author's location, UTC+1. */
+const defaultFlash = (): FlashSettings => ({
+  timers: Array.from({ length: MAX_TIMERS }, () => ({ ...EMPTY_TIMER })),
+  timersArmed: true,
+  latitude: 48.85836,
+  longitude: 2.294442,
+  timezoneMin: 60,
+  rules: Array.from({ length: MAX_RULE_SETS }, () => ({
+    enabled: false,
+    once: false,
+    stopOnError: false,
+    text: '',
+  })),
+});
 
 export interface FlapOptions {
   /** Each cycle: down for periodMs, then up (subscribed) for periodMs. */
@@ -105,7 +162,17 @@ export class SimRelay extends EventEmitter<SimRelayEvents> {
   /** Ignore power commands entirely: no switching, no reply. */
   stuck = false;
 
-  readonly #opts: Required<Omit<SimRelayOptions, 'username' | 'password' | 'clientId' | 'reconnect'>> & {
+  /** Survives reboot(), like Tasmota's settings in flash. */
+  readonly #flash: FlashSettings = defaultFlash();
+  readonly #clock: () => number;
+  /** Set by `Time <epoch>`: the device clock minus the injected clock. */
+  #clockOffsetMs = 0;
+  #timerClock: NodeJS.Timeout | undefined;
+  #lastTimerMinute = -1;
+
+  readonly #opts: Required<
+    Omit<SimRelayOptions, 'username' | 'password' | 'clientId' | 'reconnect' | 'clock'>
+  > & {
     username?: string;
     password?: string;
   };
@@ -169,6 +236,7 @@ export class SimRelay extends EventEmitter<SimRelayEvents> {
     this.#initialBackoffMs = options.reconnect?.initialMs ?? 1000;
     this.#maxBackoffMs = options.reconnect?.maxMs ?? 120_000;
     this.#backoffMs = this.#initialBackoffMs;
+    this.#clock = options.clock ?? Date.now;
     this.#power = Array.from({ length: channels }, (): PowerState => 'off');
   }
 
@@ -201,6 +269,48 @@ export class SimRelay extends EventEmitter<SimRelayEvents> {
 
   states(): PowerState[] {
     return [...this.#power];
+  }
+
+  /** The device clock (epoch ms): the injected clock, moved by `Time <epoch>`. */
+  now(): number {
+    return this.#clock() + this.#clockOffsetMs;
+  }
+
+  /** `Timers` is on: enabled timers switch at their instants. */
+  get timersArmed(): boolean {
+    return this.#flash.timersArmed;
+  }
+
+  /** A copy of timer `index` (1–16) as stored. */
+  timer(index: number): TasmotaTimer {
+    const t = this.#flash.timers[index - 1];
+    if (!t) throw new RangeError(`SimRelay ${this.topic}: no timer ${index}`);
+    return { ...t, days: [...t.days] };
+  }
+
+  /** Latitude, longitude and time zone (minutes east of UTC) as stored. */
+  get site(): { latitude: number; longitude: number; timezoneMin: number } {
+    const { latitude, longitude, timezoneMin } = this.#flash;
+    return { latitude, longitude, timezoneMin };
+  }
+
+  /** Rule set `index` (1–3) as stored. */
+  rule(index: number): RuleSetState {
+    const r = this.#flash.rules[index - 1];
+    if (!r) throw new RangeError(`SimRelay ${this.topic}: no rule set ${index}`);
+    return { ...r };
+  }
+
+  /**
+   * Run a console command line as if typed on the device (`Backlog …`, `Timer1 {…}`); replies go
+   * to `stat/<t>/RESULT` when connected. Returns the RESULT payloads.
+   */
+  console(line: string): string[] {
+    const cmd = parseCommandLine(line);
+    if (!cmd) return [];
+    return this.#execute(cmd.command, cmd.payload)
+      .filter(([t]) => t === topics.result(this.topic))
+      .map(([, p]) => p);
   }
 
   /** Boot and connect. Resolves once subscribed; rejects if the broker refuses the login. */
@@ -309,6 +419,9 @@ export class SimRelay extends EventEmitter<SimRelayEvents> {
     }
     this.#locked = pos === 4;
     this.#startTele();
+    this.#lastTimerMinute = -1;
+    this.#scheduleTimerClock();
+    this.#trigger('System#Boot');
   }
 
   #waitSubscribed(): Promise<void> {
@@ -335,6 +448,8 @@ export class SimRelay extends EventEmitter<SimRelayEvents> {
     this.#clearReplies();
     clearInterval(this.#teleTimer);
     this.#teleTimer = undefined;
+    clearTimeout(this.#timerClock);
+    this.#timerClock = undefined;
     this.#endFlap(new Error(`SimRelay ${this.topic}: ${reason}`));
     this.#settle(new Error(`SimRelay ${this.topic}: ${reason} before subscribing`));
   }
@@ -392,6 +507,7 @@ export class SimRelay extends EventEmitter<SimRelayEvents> {
     if (this.#downSince) this.#downtimeMs += Date.now() - this.#downSince;
     this.#downSince = 0;
     this.emit('connected');
+    this.#trigger('Mqtt#Connected');
     // MqttConnected(): LWT Online (retained), then an empty cmnd/<t>/POWER ("Satisfy iobroker
     // (#299)"), then the subscriptions. A reconnect does not republish the power state.
     client.publish(topics.lwt(this.topic), LWT_ONLINE, { qos: 0, retain: true });
@@ -473,6 +589,8 @@ export class SimRelay extends EventEmitter<SimRelayEvents> {
       this.#downSince = Date.now();
       this.emit('disconnected');
     }
+    // MqttDisconnected() raises Mqtt#Disconnected after a lost connection and after each failed attempt.
+    if (this.#running) this.#trigger('Mqtt#Disconnected');
     if (!this.#running || this.#suspended) return;
     const delay = this.#backoffMs;
     this.#backoffMs = Math.min(this.#backoffMs * 2, this.#maxBackoffMs);
@@ -517,20 +635,209 @@ export class SimRelay extends EventEmitter<SimRelayEvents> {
     const text = payload.toString('utf8');
     this.emit('command', { topic, command, payload: text, via });
 
-    // CommandHandler(): trailing digits are the index (`POWER2`); without them the index is 1.
-    const m = /^(.*?)(\d*)$/.exec(command);
-    const name = m?.[1] ?? command;
-    const index = m?.[2] ? Number(m[2]) : 1;
-    if (name === 'POWER') this.#onPower(client, index, text);
-    else this.#reply(client, [[topics.result(this.topic), '{"Command":"Unknown"}']]);
+    const replies = this.#execute(command, text);
+    if (replies.length > 0) this.#reply(client, replies);
   }
 
-  #onPower(client: MqttClient, index: number, payload: string): void {
-    if (this.stuck) return;
+  /**
+   * CommandHandler(): one command, from MQTT, a Backlog or a rule. Returns the messages to
+   * publish. Trailing digits are the index (`POWER2`, `TIMER12`); without them the index is 1.
+   */
+  #execute(command: string, payload: string): [string, string][] {
+    const m = /^(.*?)(\d*)$/.exec(command);
+    const name = m?.[1] ?? command;
+    const indexed = m?.[2] !== undefined && m[2] !== '';
+    const index = indexed ? Number(m[2]) : 1;
+    const result = (json: string): [string, string][] => [[topics.result(this.topic), json]];
+    switch (name) {
+      case 'POWER':
+        return this.#onPower(index, payload);
+      case 'BACKLOG':
+        return this.#onBacklog(payload);
+      case 'TIMER':
+        return result(this.#onTimer(indexed ? index : 0, payload));
+      case 'TIMERS':
+        return result(this.#onTimers(payload));
+      case 'LATITUDE':
+      case 'LONGITUDE':
+        return result(this.#onCoordinate(name, payload));
+      case 'TIMEZONE':
+        return result(this.#onTimezone(payload));
+      case 'TIME':
+        return result(this.#onTime(payload));
+      case 'RULE':
+        return result(this.#onRule(index, payload));
+      default:
+        return result('{"Command":"Unknown"}');
+    }
+  }
+
+  /** Backlog: each command in order, at most 30 (Tasmota drops the rest). */
+  #onBacklog(payload: string): [string, string][] {
+    const out: [string, string][] = [];
+    for (const cmd of parseBacklog(payload).slice(0, MAX_BACKLOG_COMMANDS)) {
+      if (cmd.command === 'BACKLOG') continue; // no nesting
+      out.push(...this.#execute(cmd.command, cmd.payload));
+    }
+    return out;
+  }
+
+  /** `Timer<n>`: empty = show, `0` = clear, `1`–`16` = copy that timer, JSON = set the given keys. */
+  #onTimer(index: number, payload: string): string {
+    const timers = this.#flash.timers;
+    if (index < 1 || index > MAX_TIMERS) return '{"Command":"Error"}';
+    const p = payload.trim();
+    if (/^\d+$/.test(p)) {
+      const n = Number(p);
+      if (n === 0) timers[index - 1] = { ...EMPTY_TIMER };
+      else if (n <= MAX_TIMERS) timers[index - 1] = { ...timers[n - 1]!, days: [...timers[n - 1]!.days] };
+      else return JSON.stringify({ [`Timer${index}`]: 'Invalid JSON' });
+    } else if (p !== '') {
+      try {
+        timers[index - 1] = applyTimerPayload(timers[index - 1]!, p);
+      } catch {
+        // Tasmota answers D_JSON_INVALID_JSON and keeps the timer as it was.
+        return JSON.stringify({ [`Timer${index}`]: 'Invalid JSON' });
+      }
+    }
+    return formatTimerResult(index, timers[index - 1]!);
+  }
+
+  #onTimers(payload: string): string {
+    const action = parseTimersPayload(payload);
+    if (action === undefined) return '{"Command":"Error"}';
+    if (action === 'on') this.#flash.timersArmed = true;
+    else if (action === 'off') this.#flash.timersArmed = false;
+    else if (action === 'toggle') this.#flash.timersArmed = !this.#flash.timersArmed;
+    return formatTimersResult(this.#flash.timersArmed);
+  }
+
+  #onCoordinate(name: 'LATITUDE' | 'LONGITUDE', payload: string): string {
+    const key = name === 'LATITUDE' ? 'latitude' : 'longitude';
+    const label = name === 'LATITUDE' ? 'Latitude' : 'Longitude';
+    if (payload.trim() !== '') {
+      const v = parseCoordinate(payload, name === 'LATITUDE' ? 90 : 180);
+      if (v === undefined) return '{"Command":"Error"}';
+      this.#flash[key] = v;
+    }
+    // ResponseCmndFloat(…, 6): a JSON number with six decimals.
+    return `{"${label}":${this.#flash[key].toFixed(6)}}`;
+  }
+
+  #onTimezone(payload: string): string {
+    if (payload.trim() !== '') {
+      const v = parseTimezone(payload);
+      if (v === undefined) return '{"Command":"Error"}';
+      this.#flash.timezoneMin = v;
+    }
+    return JSON.stringify({ Timezone: formatTimezone(this.#flash.timezoneMin) });
+  }
+
+  /** `Time <epoch>` sets the clock (UTC seconds); `Time 0` goes back to the real clock (NTP). */
+  #onTime(payload: string): string {
+    const p = payload.trim();
+    if (p !== '') {
+      if (!/^\d+$/.test(p)) return '{"Command":"Error"}';
+      const epoch = Number(p);
+      if (epoch === 0) this.#clockOffsetMs = 0;
+      else if (epoch >= MIN_VALID_EPOCH) this.#clockOffsetMs = epoch * 1000 - this.#clock();
+      else if (epoch > 4) return '{"Command":"Error"}';
+      this.#lastTimerMinute = -1;
+      this.#scheduleTimerClock();
+    }
+    const now = this.now();
+    const local = new Date(now + this.#flash.timezoneMin * 60_000).toISOString().slice(0, 19);
+    return JSON.stringify({ Time: local, Epoch: Math.floor(now / 1000) });
+  }
+
+  /** `Rule<n>`: 0/1/2 off/on/toggle, 4/5 Once, 8/9 StopOnError, `"` clears, `+text` appends, text sets. */
+  #onRule(index: number, payload: string): string {
+    const rule = this.#flash.rules[index - 1];
+    if (!rule) return '{"Command":"Error"}';
+    const p = payload.trim();
+    if (/^\d$/.test(p)) {
+      const n = Number(p);
+      if (n === 0 || n === 1) rule.enabled = n === 1;
+      else if (n === 2) rule.enabled = !rule.enabled;
+      else if (n === 4 || n === 5) rule.once = n === 5;
+      else if (n === 8 || n === 9) rule.stopOnError = n === 9;
+      else return '{"Command":"Error"}';
+    } else if (p === '"') {
+      rule.text = '';
+    } else if (p !== '') {
+      const text = p.startsWith('+') ? `${rule.text} ${p.slice(1).trim()}`.trim() : p;
+      if (text.length > MAX_RULE_CHARS) return '{"Command":"Error"}';
+      rule.text = text;
+    }
+    return formatRuleResult(index, rule);
+  }
+
+  /** Run the enabled rule sets whose trigger matches (case-insensitive, as Tasmota compares). */
+  #trigger(trigger: string): void {
+    this.emit('trigger', trigger);
+    for (const rule of this.#flash.rules) {
+      if (!rule.enabled || rule.text === '') continue;
+      const parsed = parseRuleSet(rule.text);
+      if (!parsed) continue;
+      const match = parsed.find((r) => r.trigger.toLowerCase() === trigger.toLowerCase());
+      if (!match) continue;
+      if (rule.once) rule.enabled = false;
+      const cmd = parseCommandLine(match.command);
+      if (!cmd) continue;
+      const replies = this.#execute(cmd.command, cmd.payload);
+      if (this.#client && this.#connected && replies.length > 0) this.#reply(this.#client, replies);
+    }
+  }
+
+  // --- timers ----------------------------------------------------------------------------------
+
+  /** Tasmota checks its timers when the clock's second turns 0: wake at the next minute boundary. */
+  #scheduleTimerClock(): void {
+    clearTimeout(this.#timerClock);
+    if (!this.#running) return;
+    const now = this.now();
+    const delay = 60_000 - (((now % 60_000) + 60_000) % 60_000);
+    this.#timerClock = setTimeout(() => this.#onMinute(), delay + 1);
+  }
+
+  #onMinute(): void {
+    this.#timerClock = undefined;
+    const minute = Math.floor(this.now() / 60_000);
+    if (minute !== this.#lastTimerMinute) {
+      this.#lastTimerMinute = minute;
+      this.#runTimers(minute);
+    }
+    this.#scheduleTimerClock();
+  }
+
+  #runTimers(epochMinute: number): void {
+    const { latitude, longitude, timezoneMin } = this.#flash;
+    const localMinute = epochMinute + timezoneMin;
+    const day = new Date(Math.floor(localMinute / 1440) * 86_400_000);
+    const date = { year: day.getUTCFullYear(), month: day.getUTCMonth() + 1, day: day.getUTCDate() };
+    const minuteOfDay = ((localMinute % 1440) + 1440) % 1440;
+    this.#flash.timers.forEach((t, i) => {
+      if (timerMinuteOn(t, date, { latitude, longitude, timezoneMin }) !== minuteOfDay) return;
+      const executed = this.#flash.timersArmed;
+      if (executed) {
+        if (!t.repeat) t.enable = false;
+        if (t.action !== 3 && t.output <= this.channels && !this.#locked) {
+          const state =
+            t.action === 2 ? (this.state(t.output) === 'on' ? 'off' : 'on') : t.action === 1 ? 'on' : 'off';
+          const changed = this.state(t.output) !== state;
+          this.#setPower(t.output, state);
+          if (changed && this.#client && this.#connected) this.#publishPower(this.#client, t.output);
+        }
+      }
+      this.emit('timer', i + 1, executed);
+    });
+  }
+
+  #onPower(index: number, payload: string): [string, string][] {
+    if (this.stuck) return [];
     if (index > this.channels) {
       // CmndPower() leaves the default response: {"Command":"Error"} on RESULT.
-      this.#reply(client, [[topics.result(this.topic), '{"Command":"Error"}']]);
-      return;
+      return [[topics.result(this.topic), '{"Command":"Error"}']];
     }
     // CmndPower(): a payload it cannot read (or blink, 3/4, which the sim lacks) shows the state.
     const action = parsePowerCommand(payload) ?? 'query';
@@ -539,10 +846,7 @@ export class SimRelay extends EventEmitter<SimRelayEvents> {
       if (action === 'query' || this.#locked) continue;
       this.#setPower(ch, action === 'toggle' ? (this.state(ch) === 'on' ? 'off' : 'on') : action);
     }
-    this.#reply(
-      client,
-      channels.flatMap((ch) => this.#powerMessages(ch)),
-    );
+    return channels.flatMap((ch) => this.#powerMessages(ch));
   }
 
   #setPower(channel: number, state: PowerState): void {
