@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import closeWithGrace from 'close-with-grace';
 import { UsersService } from './auth/users-service.js';
+import { BackupService } from './backup/backup-service.js';
 import { Broker } from './broker/broker.js';
 import { CamerasService } from './cameras/cameras-service.js';
 import { loadConfig, projectRoot } from './config/load.js';
@@ -14,11 +15,14 @@ import type { HubModule } from './core/module.js';
 import { DevicesService } from './devices/devices-service.js';
 import { EventLog } from './events/event-log.js';
 import { type App, buildHttp } from './http/server.js';
+import { InvitesService } from './invites/invites-service.js';
 import { LightsService } from './lights/lights-service.js';
+import { LiveService, type SubSource } from './live/live-service.js';
 import { CamerasRepo } from './store/cameras-repo.js';
 import { openDatabase } from './store/db.js';
 import { DevicesRepo } from './store/devices-repo.js';
 import { EventsRepo } from './store/events-repo.js';
+import { InvitesRepo } from './store/invites-repo.js';
 import { SettingsRepo } from './store/settings-repo.js';
 import { UsersRepo } from './store/users-repo.js';
 
@@ -30,6 +34,7 @@ export interface Hub {
   lights: LightsService;
   devices: DevicesService;
   cameras: CamerasService;
+  live: LiveService;
   events: EventLog;
   broker: Broker;
   http: App;
@@ -56,7 +61,12 @@ function version(): string {
  */
 export async function createHub(
   config: Config,
-  options: { log?: Logger; adminPassword?: string } = {},
+  options: {
+    log?: Logger;
+    adminPassword?: string;
+    /** The file named by KHU_CONFIG, packed into backups. */
+    configFile?: string;
+  } = {},
 ): Promise<Hub> {
   const log = options.log ?? createLogger({ level: config.log.level });
   const db = openDatabase(resolve(config.dataDir, 'khu.db'));
@@ -93,11 +103,37 @@ export async function createHub(
     disconnect: (id) => broker.disconnect(id),
   });
 
+  const live: LiveService = new LiveService({
+    log: log.child({ module: 'live' }),
+    options: {
+      ffmpegPath: config.recording.ffmpegPath,
+      runDir: resolve(config.dataDir, 'run'),
+      subSource: (id): SubSource | undefined => cameras.subSource(id),
+    },
+  });
   const cameras = new CamerasService({
     repo: new CamerasRepo(db),
     bus,
     log: log.child({ module: 'cameras' }),
     config,
+    live,
+  });
+
+  const invites = new InvitesService({
+    repo: new InvitesRepo(db),
+    users,
+    bus,
+    log: log.child({ module: 'invites' }),
+    maxAttempts: config.auth.loginMaxAttempts,
+    windowSec: config.auth.loginWindowSec,
+  });
+  const backup = new BackupService({
+    db,
+    config,
+    configFile: options.configFile,
+    version: version(),
+    bus,
+    log: log.child({ module: 'backup' }),
   });
 
   const startedAt = new Date();
@@ -109,6 +145,9 @@ export async function createHub(
       lights,
       devices,
       cameras,
+      live,
+      invites,
+      backup,
       events,
       mqtt: { port: () => broker.port, connectedDevices: () => broker.connectedDevices },
       startedAt,
@@ -124,7 +163,7 @@ export async function createHub(
     stop: () => http.close(),
   };
   // Devices before the broker, so that logins work from the first connection.
-  const modules: HubModule[] = [events, users, lights, devices, broker, cameras, httpModule];
+  const modules: HubModule[] = [events, users, invites, lights, devices, broker, live, cameras, httpModule];
   const started: HubModule[] = [];
 
   const hub: Hub = {
@@ -135,6 +174,7 @@ export async function createHub(
     lights,
     devices,
     cameras,
+    live,
     events,
     broker,
     http,
@@ -184,7 +224,11 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const log = createLogger({ level: config.log.level });
-  const hub = await createHub(config, { log, adminPassword: process.env.KHU_ADMIN_PASSWORD || undefined });
+  const hub = await createHub(config, {
+    log,
+    adminPassword: process.env.KHU_ADMIN_PASSWORD || undefined,
+    configFile: process.env.KHU_CONFIG ? resolve(process.env.KHU_CONFIG) : undefined,
+  });
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'stopping after an error');
     else log.info({ signal }, 'stopping');

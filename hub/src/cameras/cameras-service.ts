@@ -6,6 +6,7 @@ import { KhuError, notFound } from '../core/errors.js';
 import type { Actor, EventBus } from '../core/event-bus.js';
 import type { Logger } from '../core/log.js';
 import type { HubModule } from '../core/module.js';
+import type { LiveService, SubSource } from '../live/live-service.js';
 import { reapByCommandLine } from '../media/pidfiles.js';
 import { FfmpegSupervisor } from '../media/supervisor.js';
 import { reconcileCamera } from '../recording/reconcile.js';
@@ -65,11 +66,13 @@ export class CamerasService implements HubModule {
   #runDir: string;
   #recorders = new Map<string, CameraRecorder>();
   #sweeper: RetentionSweeper;
+  #live: LiveService | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   /** Per camera: the snapshot being taken (shared by every request meanwhile) or taken at `doneAt`. */
   #snapshots = new Map<string, { taken: Promise<Snapshot>; doneAt: number | null }>();
 
-  constructor(deps: { repo: CamerasRepo; bus: EventBus; log: Logger; config: Config }) {
+  constructor(deps: { repo: CamerasRepo; bus: EventBus; log: Logger; config: Config; live?: LiveService }) {
+    this.#live = deps.live;
     this.#repo = deps.repo;
     this.#bus = deps.bus;
     this.#log = deps.log;
@@ -198,6 +201,7 @@ export class CamerasService implements HubModule {
     this.#camera(id);
     await this.#recorders.get(id)?.stop();
     this.#recorders.delete(id);
+    await this.#live?.drop(id);
     this.#repo.removeCamera(id);
     await rm(join(this.#dir, id), { recursive: true, force: true });
     this.#bus.emit('audit', { actor, action: 'camera.removed', target: id });
@@ -274,6 +278,13 @@ export class CamerasService implements HubModule {
     });
   }
 
+  /** The camera's sub stream (for tiles) with its login, when it has one. */
+  subSource(id: string): SubSource | undefined {
+    const c = this.#repo.getCamera(id);
+    if (!c?.subUri) return undefined;
+    return { cameraId: id, inputUrl: withCredentials(c.subUri, c.username, c.password) };
+  }
+
   #camera(id: string): CameraRecord {
     const c = this.#repo.getCamera(id);
     if (!c) throw notFound(`camera ${id}`);
@@ -310,6 +321,7 @@ export class CamerasService implements HubModule {
         fragmentMs: this.#config.recording.fragmentMs,
         ffmpegPath: this.#config.recording.ffmpegPath,
         probe: (signal) => tcpProbe(c.mainUri, signal),
+        live: this.#live?.main(c.id),
       },
       repo: this.#repo,
       bus: this.#bus,

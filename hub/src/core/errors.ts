@@ -16,6 +16,16 @@ export const errorStatus = {
   KHU_CAMERA_LOGIN_REFUSED: 422,
   /** The camera answered with something we will not use (a non-RTSP stream URI, no H.264 profile…). */
   KHU_CAMERA_UNUSABLE: 422,
+  /** No invitation has this code (or this id). */
+  KHU_INVITE_NOT_FOUND: 404,
+  /** The invitation's time ran out. */
+  KHU_INVITE_EXPIRED: 410,
+  /** The invitation was accepted already: each one makes one account. */
+  KHU_INVITE_USED: 410,
+  /** The area head withdrew the invitation. */
+  KHU_INVITE_REVOKED: 410,
+  /** The QR of an invitation can be drawn only while the hub still holds its code (see invites-service). */
+  KHU_INVITE_CODE_UNAVAILABLE: 410,
   KHU_INTERNAL: 500,
   KHU_CONFIG_INVALID: 500,
 } as const;

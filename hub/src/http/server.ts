@@ -2,9 +2,11 @@ import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import websocket from '@fastify/websocket';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { UsersService } from '../auth/users-service.js';
+import type { BackupService } from '../backup/backup-service.js';
 import type { CamerasService } from '../cameras/cameras-service.js';
 import type { Config } from '../config/schema.js';
 import { KhuError } from '../core/errors.js';
@@ -12,14 +14,19 @@ import type { EventBus } from '../core/event-bus.js';
 import type { Logger } from '../core/log.js';
 import type { DevicesService } from '../devices/devices-service.js';
 import type { EventLog } from '../events/event-log.js';
+import type { InvitesService } from '../invites/invites-service.js';
 import type { LightsService } from '../lights/lights-service.js';
+import type { LiveService } from '../live/live-service.js';
 import { registerAuth } from './auth.js';
+import { adminRoutes } from './routes/admin.js';
 import { authRoutes } from './routes/auth.js';
 import { cameraRoutes } from './routes/cameras.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { inviteRoutes } from './routes/invites.js';
 import { lightRoutes } from './routes/lights.js';
+import { liveRoutes } from './routes/live.js';
 import { userRoutes } from './routes/users.js';
 import { ErrorBody } from './schemas.js';
 
@@ -30,6 +37,9 @@ export interface Services {
   lights: LightsService;
   devices: DevicesService;
   cameras: CamerasService;
+  live: LiveService;
+  invites: InvitesService;
+  backup: BackupService;
   events: EventLog;
   mqtt: { port(): number; connectedDevices(): number };
   startedAt: Date;
@@ -94,6 +104,8 @@ export async function buildHttp(services: Services, log: Logger): Promise<App> {
   app.decorate('services', services);
   app.addSchema(ErrorBody);
   await app.register(cookie);
+  // Live video only goes out; a viewer has nothing to send beyond a few bytes.
+  await app.register(websocket, { options: { maxPayload: 1024 } });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const e = toKhuError(err);
@@ -136,5 +148,8 @@ export async function buildHttp(services: Services, log: Logger): Promise<App> {
   await app.register(eventRoutes, { prefix: '/api' });
   await app.register(userRoutes, { prefix: '/api' });
   await app.register(cameraRoutes, { prefix: '/api' });
+  await app.register(liveRoutes, { prefix: '/api' });
+  await app.register(inviteRoutes, { prefix: '/api' });
+  await app.register(adminRoutes, { prefix: '/api' });
   return app;
 }

@@ -89,4 +89,26 @@ export const migrations: Array<{ version: number; name: string; sql: string }> =
       CREATE INDEX segments_start ON segments(start);
     `,
   },
+  {
+    version: 3,
+    name: 'invitations',
+    sql: `
+      CREATE TABLE invites (
+        id TEXT PRIMARY KEY,
+        -- SHA-256 of the code (hex): the code itself is shown once and never stored.
+        code_hash TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ('resident', 'head', 'technician', 'admin')),
+        household TEXT NOT NULL,
+        zones TEXT NOT NULL DEFAULT '[]',
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at TEXT,
+        used_by TEXT,
+        revoked_at TEXT,
+        revoked_by TEXT
+      );
+      CREATE INDEX invites_created ON invites(created_at);
+    `,
+  },
 ];

@@ -1,0 +1,237 @@
+/**
+ * Live video through the hub: WebSocket viewers get fragmented MP4 from the recorder's own
+ * ffmpeg (one RTSP session on the camera for recording and every full-screen viewer), start at
+ * a key frame at once, and a viewer that stops reading is left behind without stalling
+ * recording. Tiles open the sub stream only while watched.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { SimOnvifCamera } from '../../firmware-sim/camera/onvif-camera.js';
+import { SimRtspCamera } from '../../firmware-sim/camera/rtsp-server.js';
+import type { CameraView } from '../../hub/src/cameras/cameras-service.js';
+import type { HubEvents } from '../../hub/src/core/event-bus.js';
+import { Fmp4Splitter } from '../../hub/src/live/fmp4.js';
+import { TestHub } from '../helpers/hub.js';
+import { waitFor } from '../helpers/wait.js';
+
+let t: TestHub;
+let rtsp: SimRtspCamera;
+let onvif: SimOnvifCamera;
+const sockets: WebSocket[] = [];
+
+beforeEach(async () => {
+  rtsp = new SimRtspCamera({
+    host: '127.0.0.4',
+    username: 'admin',
+    password: 'cam-secret-pw',
+    media: {
+      clipSeconds: 4,
+      keyframeSeconds: 1,
+      main: { width: 640, height: 360, bitrateKbps: 400 },
+      sub: { width: 320, height: 180, bitrateKbps: 150 },
+    },
+  });
+  await rtsp.start();
+  onvif = new SimOnvifCamera({
+    host: '127.0.0.4',
+    username: 'admin',
+    password: 'cam-secret-pw',
+    name: 'Cổng chính',
+    discovery: false,
+    streamUris: { main: rtsp.url('/main'), sub: rtsp.url('/sub') },
+  });
+  await onvif.start();
+  t = await TestHub.start({ recording: { segmentSeconds: 2 } });
+});
+
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.terminate();
+  await t?.close();
+  await onvif.stop();
+  await rtsp.stop();
+});
+
+async function addCamera(): Promise<CameraView> {
+  const res = await t.api<CameraView>('POST', '/api/cameras', {
+    body: {
+      name: 'Cổng chính',
+      onvif: { address: new URL(onvif.deviceServiceUrl).host, username: 'admin', password: 'cam-secret-pw' },
+    },
+    as: 'admin',
+  });
+  expect(res.status).toBe(201);
+  return res.body;
+}
+
+interface Watch {
+  socket: WebSocket;
+  texts: Array<{ type: string; codec?: string | null }>;
+  inits: number;
+  fragments: Array<{ key: boolean; bytes: number }>;
+  opened: Promise<void>;
+}
+
+async function watch(
+  cameraId: string,
+  options: { stream?: 'main' | 'sub'; as?: string } = {},
+): Promise<Watch> {
+  const token = await t.token(options.as ?? 'admin');
+  const url = `${t.url.replace('http', 'ws')}/api/cameras/${cameraId}/live${options.stream ? `?stream=${options.stream}` : ''}`;
+  const socket = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+  sockets.push(socket);
+  const w: Watch = { socket, texts: [], inits: 0, fragments: [], opened: new Promise(() => {}) };
+  const splitter = new Fmp4Splitter();
+  socket.on('message', (data, isBinary) => {
+    if (!isBinary) {
+      w.texts.push(JSON.parse(data.toString()));
+      return;
+    }
+    for (const piece of splitter.push(data as Buffer)) {
+      if (piece.kind === 'init') w.inits++;
+      else w.fragments.push({ key: piece.key, bytes: piece.data.length });
+    }
+  });
+  w.opened = new Promise((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  await w.opened;
+  return w;
+}
+
+const mainSessions = () =>
+  [...rtsp.stats().active, ...rtsp.stats().closed].filter((s) => s.stream === 'main' && s.framesSent > 25);
+
+describe('live video', () => {
+  it('starts a viewer at a key frame at once and follows live from the recorder’s own session', async () => {
+    const cam = await addCamera();
+    await waitFor(() => t.hub.cameras.get(cam.id).status === 'recording', {
+      timeoutMs: 15_000,
+      message: 'recording',
+    });
+    // Let the stream run past a key frame so a joining viewer gets the cached one.
+    await waitFor(() => t.hub.live.main(cam.id).stats().fragments > 8, {
+      timeoutMs: 10_000,
+      message: 'fragments',
+    });
+    const w = await watch(cam.id);
+    await waitFor(() => w.inits === 1 && w.fragments.length >= 1, {
+      timeoutMs: 2000,
+      message: 'init and a fragment',
+    });
+    expect(w.texts[0]).toMatchObject({ type: 'init', codec: expect.stringMatching(/^avc1\.[0-9a-f]{6}$/) });
+    expect(w.fragments[0]!.key).toBe(true);
+    await waitFor(() => w.fragments.length >= 15, {
+      timeoutMs: 10_000,
+      message: 'three seconds of live video',
+    });
+    expect(w.fragments.filter((f) => f.key).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('serves 20 viewers from one camera session, and a viewer that stops reading stalls neither recording nor others', async () => {
+    const cam = await addCamera();
+    const gaps: Array<HubEvents['recordingGap']> = [];
+    t.hub.bus.on('test', 'recordingGap', (g) => gaps.push(g));
+    await waitFor(() => t.hub.cameras.get(cam.id).status === 'recording', {
+      timeoutMs: 15_000,
+      message: 'recording',
+    });
+    const viewers = await Promise.all(Array.from({ length: 20 }, () => watch(cam.id)));
+    const stuck = await watch(cam.id);
+    // Stop reading: the hub's socket to it fills up.
+    (stuck.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+    const segmentsBefore = (
+      await t.api<{ segments: unknown[] }>(
+        'GET',
+        `/api/cameras/${cam.id}/recordings?from=${encodeURIComponent(new Date(Date.now() - 60_000).toISOString())}&to=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`,
+      )
+    ).body.segments.length;
+    await waitFor(() => viewers.every((v) => v.fragments.length >= 40), {
+      timeoutMs: 20_000,
+      message: 'every reading viewer eight seconds in',
+    });
+    // One RTSP session for the main stream in all (the short one when the camera was added aside).
+    expect(mainSessions().length).toBe(1);
+    const live = t.hub.live.main(cam.id).stats();
+    expect(live.viewers).toBe(21);
+    const after = await t.api<{ segments: unknown[] }>(
+      'GET',
+      `/api/cameras/${cam.id}/recordings?from=${encodeURIComponent(new Date(Date.now() - 60_000).toISOString())}&to=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`,
+    );
+    expect(after.body.segments.length).toBeGreaterThan(segmentsBefore + 2);
+    expect(gaps).toEqual([]);
+    expect(t.hub.cameras.get(cam.id).status).toBe('recording');
+  });
+
+  it('drops a slow viewer back to the newest key frame: memory per viewer stays bounded', async () => {
+    // ~3 Mbit/s, so the stalled viewer's socket buffers fill within seconds.
+    const fast = new SimRtspCamera({
+      host: '127.0.0.5',
+      username: 'admin',
+      password: 'cam-secret-pw',
+      media: { clipSeconds: 4, keyframeSeconds: 1, main: { width: 1280, height: 720, bitrateKbps: 3000 } },
+    });
+    await fast.start();
+    try {
+      const res = await t.api<CameraView>('POST', '/api/cameras', {
+        body: {
+          name: 'Cổng sau',
+          rtsp: { url: fast.url('/main'), username: 'admin', password: 'cam-secret-pw' },
+        },
+      });
+      expect(res.status).toBe(201);
+      const id = res.body.id;
+      const stuck = await watch(id);
+      const reading = await watch(id);
+      (stuck.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+      await waitFor(() => t.hub.live.main(id).stats().droppedFragments > 0, {
+        timeoutMs: 60_000,
+        message: 'fragments skipped for the stalled viewer',
+      });
+      // The reading viewer got everything, in order, from a key frame.
+      const got = reading.fragments.length;
+      expect(got).toBeGreaterThan(20);
+      expect(reading.fragments[0]!.key).toBe(true);
+      expect(t.hub.live.main(id).stats().viewers).toBe(2);
+    } finally {
+      await fast.stop();
+    }
+  }, 90_000);
+
+  it('opens the sub stream only while a tile watches it, and closes it after the last viewer leaves', async () => {
+    const cam = await addCamera();
+    expect(cam.subUri).not.toBeNull();
+    const subSessions = () => rtsp.stats().active.filter((s) => s.stream === 'sub').length;
+    expect(subSessions()).toBe(0);
+    const tile = await watch(cam.id, { stream: 'sub', as: 'admin' });
+    await waitFor(() => tile.fragments.length >= 3, { timeoutMs: 15_000, message: 'the tile playing' });
+    expect(subSessions()).toBe(1);
+    tile.socket.close();
+    await waitFor(() => subSessions() === 0, { timeoutMs: 20_000, message: 'the sub stream closed' });
+  });
+
+  it('refuses a live socket without a session, from another site, or for an unknown camera', async () => {
+    const cam = await addCamera();
+    const base = `${t.url.replace('http', 'ws')}/api/cameras`;
+    const refused = (url: string, headers: Record<string, string> = {}) =>
+      new Promise<number>((resolve) => {
+        const s = new WebSocket(url, { headers });
+        s.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        s.on('open', () => resolve(101));
+        s.on('error', () => {});
+      });
+    expect(await refused(`${base}/${cam.id}/live`)).toBe(401);
+    expect(await refused(`${base}/${cam.id}/live`, { authorization: 'Bearer forged.token' })).toBe(401);
+    const token = await t.token('admin');
+    expect(
+      await refused(`${base}/${cam.id}/live`, {
+        authorization: `Bearer ${token}`,
+        origin: 'http://evil.example',
+      }),
+    ).toBe(403);
+    expect(await refused(`${base}/cam-nope/live`, { authorization: `Bearer ${token}` })).toBe(404);
+    expect(await refused(`${base}/${cam.id}/live?stream=huge`, { authorization: `Bearer ${token}` })).toBe(
+      400,
+    );
+  });
+});
