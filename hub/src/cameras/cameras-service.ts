@@ -9,6 +9,7 @@ import type { HubModule } from '../core/module.js';
 import type { LiveService, SubSource } from '../live/live-service.js';
 import { reapByCommandLine } from '../media/pidfiles.js';
 import { FfmpegSupervisor } from '../media/supervisor.js';
+import type { PlayableSegment } from '../recording/playback.js';
 import { reconcileCamera } from '../recording/reconcile.js';
 import { CameraRecorder, type RecorderState } from '../recording/recorder.js';
 import { RetentionSweeper } from '../recording/retention.js';
@@ -228,6 +229,47 @@ export class CamerasService implements HubModule {
     }
     const until = to < now ? to : now;
     return { segments, gaps: from < until ? gapsIn(segments, from, until) : [] };
+  }
+
+  /**
+   * Segments to play back over [from, to), in time order, the one being written included:
+   * `ref` is the index id, or `open` for the segment being written.
+   */
+  playable(id: string, from: string, to: string): Array<PlayableSegment & { file: string }> {
+    this.#camera(id);
+    const out: Array<PlayableSegment & { file: string }> = this.#repo
+      .segments(id, from, to)
+      .map((s) => ({
+        ref: String(s.id),
+        start: s.start,
+        durationMs: s.durationMs,
+        file: join(this.#dir, s.path),
+      }));
+    const open = this.#recorders.get(id)?.openSegment();
+    const now = new Date().toISOString();
+    if (open && open.start < to && now > from && !out.some((s) => s.start === open.start)) {
+      out.push({
+        ref: 'open',
+        start: open.start,
+        durationMs: Date.parse(now) - Date.parse(open.start),
+        file: join(this.#dir, open.path),
+      });
+    }
+    return out.sort((a, b) => (a.start < b.start ? -1 : 1));
+  }
+
+  /** The file of one segment (`ref` from playable()), or a 404. */
+  segmentFile(id: string, ref: string): string {
+    this.#camera(id);
+    if (ref === 'open') {
+      const open = this.#recorders.get(id)?.openSegment();
+      if (!open) throw notFound('segment being written (the camera is not recording now)');
+      return join(this.#dir, open.path);
+    }
+    const n = Number(ref);
+    const seg = Number.isSafeInteger(n) && n > 0 ? this.#repo.getSegment(id, n) : undefined;
+    if (!seg) throw notFound(`segment ${ref}`);
+    return join(this.#dir, seg.path);
   }
 
   /**

@@ -78,6 +78,11 @@ export const ConfigSchema = T.Object(
           description: 'oldest recordings go first when free space falls under this',
         }),
         ffmpegPath: T.String({ minLength: 1 }),
+        clipMaxMinutes: T.Integer({
+          minimum: 1,
+          maximum: 1440,
+          description: 'longest clip a user may save (GET /api/cameras/:id/clip.mp4)',
+        }),
       },
       { additionalProperties: false },
     ),

@@ -27,6 +27,7 @@ import { healthRoutes } from './routes/health.js';
 import { inviteRoutes } from './routes/invites.js';
 import { lightRoutes } from './routes/lights.js';
 import { liveRoutes } from './routes/live.js';
+import { playbackRoutes } from './routes/playback.js';
 import { userRoutes } from './routes/users.js';
 import { ErrorBody } from './schemas.js';
 
@@ -149,6 +150,7 @@ export async function buildHttp(services: Services, log: Logger): Promise<App> {
   await app.register(userRoutes, { prefix: '/api' });
   await app.register(cameraRoutes, { prefix: '/api' });
   await app.register(liveRoutes, { prefix: '/api' });
+  await app.register(playbackRoutes, { prefix: '/api' });
   await app.register(inviteRoutes, { prefix: '/api' });
   await app.register(adminRoutes, { prefix: '/api' });
   return app;

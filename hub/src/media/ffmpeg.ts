@@ -25,6 +25,8 @@ export interface SpawnFfmpegOptions {
   progressPeriodMs?: number;
   /** Media on stdout (e.g. fragmented MP4 for live viewers). Without it stdout goes to /dev/null. */
   onStdout?: (chunk: Buffer) => void;
+  /** Media on stdout read through `FfmpegProcess.stdout`, with backpressure (e.g. into an HTTP reply). */
+  pipeStdout?: boolean;
   /** Text ffmpeg writes to `pipe:4` (the segment list of a recorder), as it comes. */
   onFd4?: (chunk: string) => void;
   env?: NodeJS.ProcessEnv;
@@ -98,6 +100,11 @@ export class FfmpegProcess extends EventEmitter<FfmpegProcessEvents> {
         resolve(this.#exit);
       });
     });
+  }
+
+  /** ffmpeg's stdout, when spawned with `pipeStdout`. */
+  get stdout(): Readable | null {
+    return this.#child.stdout;
   }
 
   /** The exit status once exited. */
@@ -181,7 +188,7 @@ export function spawnFfmpeg(options: SpawnFfmpegOptions): FfmpegProcess {
   const child = spawn(path, ffmpegArgs(options), {
     stdio: [
       'pipe',
-      options.onStdout ? 'pipe' : 'ignore',
+      options.onStdout || options.pipeStdout ? 'pipe' : 'ignore',
       'pipe',
       'pipe',
       ...(options.onFd4 ? (['pipe'] as const) : []),

@@ -181,6 +181,13 @@ export class CamerasRepo {
     })();
   }
 
+  getSegment(cameraId: string, id: number): SegmentRecord | undefined {
+    const row = this.#db
+      .prepare<[string, number], SegmentRow>('SELECT * FROM segments WHERE camera_id = ? AND id = ?')
+      .get(cameraId, id);
+    return row && toSegment(row);
+  }
+
   lastSegment(cameraId: string): SegmentRecord | undefined {
     const row = this.#db
       .prepare<[string], SegmentRow>('SELECT * FROM segments WHERE camera_id = ? ORDER BY start DESC LIMIT 1')
