@@ -210,6 +210,49 @@ describe('live video', () => {
     await waitFor(() => subSessions() === 0, { timeoutMs: 20_000, message: 'the sub stream closed' });
   });
 
+  it('serves live HLS to phones without Media Source: segments from key frames that a player reads', async () => {
+    const cam = await addCamera();
+    await waitFor(() => t.hub.cameras.get(cam.id).status === 'recording', {
+      timeoutMs: 15_000,
+      message: 'recording',
+    });
+    const token = await t.token('admin');
+    const res = await fetch(`${t.url}/api/cameras/${cam.id}/live.m3u8`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toMatch(/#EXT-X-MAP:URI="live\/init-\d+\.mp4"/);
+    const seg = /^(live\/\d+\.m4s)$/m.exec(text)?.[1];
+    expect(seg).toBeDefined();
+    const piece = await fetch(`${t.url}/api/cameras/${cam.id}/${seg}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(piece.status).toBe(200);
+    const splitter = new Fmp4Splitter();
+    const init = /#EXT-X-MAP:URI="(live\/init-\d+\.mp4)"/.exec(text)![1]!;
+    const initBytes = Buffer.from(
+      await (
+        await fetch(`${t.url}/api/cameras/${cam.id}/${init}`, {
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).arrayBuffer(),
+    );
+    const pieces = splitter.push(Buffer.concat([initBytes, Buffer.from(await piece.arrayBuffer())]));
+    expect(pieces[0]?.kind).toBe('init');
+    expect(pieces[1]).toMatchObject({ kind: 'fragment', key: true });
+    expect(pieces.length).toBeGreaterThan(3);
+    const missing = await fetch(`${t.url}/api/cameras/${cam.id}/live/99999.m4s`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(missing.status).toBe(404);
+    const hostile = await fetch(`${t.url}/api/cameras/${cam.id}/live/..%2Fkhu.db`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(hostile.status).toBe(400);
+    expect((await fetch(`${t.url}/api/cameras/${cam.id}/live.m3u8`)).status).toBe(401);
+  });
+
   it('refuses a live socket without a session, from another site, or for an unknown camera', async () => {
     const cam = await addCamera();
     const base = `${t.url.replace('http', 'ws')}/api/cameras`;

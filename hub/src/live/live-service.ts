@@ -10,6 +10,7 @@ import type { HubModule } from '../core/module.js';
 import { rtspInputArgs } from '../media/ffmpeg-args.js';
 import { FfmpegSupervisor } from '../media/supervisor.js';
 import { liveOutputArgs } from '../recording/recorder.js';
+import { LiveHls } from './live-hls.js';
 import { LiveStream } from './live-stream.js';
 
 export type StreamName = 'main' | 'sub';
@@ -43,6 +44,7 @@ export class LiveService implements HubModule {
   #o: LiveServiceOptions;
   #main = new Map<string, LiveStream>();
   #sub = new Map<string, OnDemand>();
+  #hls = new Map<string, LiveHls>();
   #stopped = false;
 
   constructor(deps: { log: Logger; options: LiveServiceOptions }) {
@@ -56,6 +58,8 @@ export class LiveService implements HubModule {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    for (const h of this.#hls.values()) h.detach();
+    this.#hls.clear();
     await Promise.all([...this.#sub.keys()].map((id) => this.#dropSub(id)));
   }
 
@@ -83,8 +87,20 @@ export class LiveService implements HubModule {
     return this.#sub.get(cameraId)?.running ?? false;
   }
 
+  /** Live HLS of the main stream (players without Media Source). */
+  hls(cameraId: string): LiveHls {
+    let h = this.#hls.get(cameraId);
+    if (!h) {
+      h = new LiveHls(this.main(cameraId));
+      this.#hls.set(cameraId, h);
+    }
+    return h;
+  }
+
   /** A camera was removed: its viewers' streams end. */
   async drop(cameraId: string): Promise<void> {
+    this.#hls.get(cameraId)?.detach();
+    this.#hls.delete(cameraId);
     this.#main.get(cameraId)?.end();
     this.#main.delete(cameraId);
     await this.#dropSub(cameraId);

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type as T } from '@sinclair/typebox';
+import type { FastifyReply } from 'fastify';
 import type { WebSocket } from 'ws';
-import { KhuError } from '../../core/errors.js';
+import { KhuError, notFound } from '../../core/errors.js';
 import { videoCodec } from '../../live/fmp4.js';
 import type { LiveViewer } from '../../live/live-stream.js';
 import { requireRole, SESSION_COOKIE } from '../auth.js';
@@ -72,6 +73,59 @@ export const liveRoutes: FastifyPluginAsyncTypebox = async (app) => {
         clearInterval(check);
         remove();
       });
+    },
+  );
+
+  const Params = T.Object({ id: T.String({ maxLength: 64 }) });
+  const send = (reply: FastifyReply, type: string, body: string | Buffer | undefined, what: string) => {
+    if (body === undefined) throw notFound(what);
+    return reply.header('content-type', type).header('cache-control', 'no-store').send(body);
+  };
+
+  app.get(
+    '/cameras/:id/live.m3u8',
+    {
+      preHandler: requireRole('resident'),
+      schema: {
+        tags: ['cameras'],
+        summary:
+          'Live video as HLS (fMP4 segments from key frame to key frame), for phones without Media Source',
+        params: Params,
+      },
+    },
+    async (req, reply) => {
+      cameras.get(req.params.id);
+      const text = await live.hls(req.params.id).playlist();
+      if (text === undefined) throw new KhuError('KHU_CAMERA_UNREACHABLE', 'the camera sends no video now');
+      return send(reply, 'application/vnd.apple.mpegurl', text, 'playlist');
+    },
+  );
+
+  app.get(
+    '/cameras/:id/live/:file',
+    {
+      preHandler: requireRole('resident'),
+      schema: {
+        tags: ['cameras'],
+        summary: 'A piece of the live HLS stream (init-<n>.mp4 or <n>.m4s)',
+        params: T.Object({
+          id: T.String({ maxLength: 64 }),
+          file: T.String({ pattern: '^(init-[0-9]{1,9}\\.mp4|[0-9]{1,12}\\.m4s)$' }),
+        }),
+      },
+    },
+    async (req, reply) => {
+      cameras.get(req.params.id);
+      const hls = live.hls(req.params.id);
+      const n = Number(/[0-9]+/.exec(req.params.file)![0]);
+      return req.params.file.startsWith('init-')
+        ? send(reply, 'video/mp4', hls.init(n), 'live init segment')
+        : send(
+            reply,
+            'video/iso.segment',
+            hls.segment(n),
+            'live segment (gone from the window: reload the playlist)',
+          );
     },
   );
 };
