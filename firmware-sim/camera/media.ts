@@ -36,6 +36,12 @@ export interface MediaOptions {
   audio?: { sampleRate?: number; bitrateKbps?: number } | false;
   /** Burnt into the picture with the clip time and frame number; letters, digits, ` _.-`. */
   label?: string;
+  /**
+   * `testsrc` (default): a moving test picture with the clock burnt in. `flash`: the whole
+   * picture red for one key-frame interval, then blue for the next, and so on (a change a
+   * screen reader of pixels can time: the glass-to-glass benchmark).
+   */
+  pattern?: 'testsrc' | 'flash';
   /** Default `<os.tmpdir()>/khu-sim-media-<hash of the options>`. */
   cacheDir?: string;
   ffmpegPath?: string;
@@ -50,6 +56,7 @@ export interface ResolvedMediaOptions {
   sub: VideoStreamOptions;
   audio: { sampleRate: number; bitrateKbps: number } | false;
   label: string;
+  pattern: 'testsrc' | 'flash';
 }
 
 export interface VideoTrack extends H264Stream {
@@ -91,6 +98,7 @@ export function resolveMediaOptions(options: MediaOptions = {}): ResolvedMediaOp
     sub: stream(options.sub, { width: 640, height: 360, bitrateKbps: 500, profile: 'baseline' }),
     audio: options.audio === false ? false : { sampleRate: 16000, bitrateKbps: 32, ...options.audio },
     label: options.label ?? 'KHU SIM',
+    pattern: options.pattern ?? 'testsrc',
   };
   const { clipSeconds, fps, keyframeSeconds } = resolved;
   const gop = fps * keyframeSeconds;
@@ -227,9 +235,14 @@ async function encode(
       `:fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=${Math.round(fontSize / 4)}:x=${fontSize}:y=${fontSize}`
     : '';
   const d = o.clipSeconds;
+  const k = o.keyframeSeconds;
+  const source =
+    o.pattern === 'flash'
+      ? `color=c=blue:size=${o.main.width}x${o.main.height}:rate=${o.fps}:duration=${d},` +
+        `drawbox=x=0:y=0:w=iw:h=ih:color=red:t=fill:enable='lt(mod(t\\,${2 * k})\\,${k})'`
+      : `testsrc2=size=${o.main.width}x${o.main.height}:rate=${o.fps}:duration=${d}${text}`;
   const graph = [
-    `testsrc2=size=${o.main.width}x${o.main.height}:rate=${o.fps}:duration=${d}${text},format=yuv420p,` +
-      'split=3[main][s][j]',
+    `${source},format=yuv420p,split=3[main][s][j]`,
     `[s]scale=${o.sub.width}:${o.sub.height}[sub]`,
   ];
   if (o.audio)

@@ -87,6 +87,7 @@ export class StreamPlayer {
   readonly #targets = new Set<ReplayTarget>();
   #nextVideo = 0;
   #nextAudio = 0;
+  readonly #onFrame: ((clipIndex: number) => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
 
   /** `muted`: a stalled camera; time goes on, nothing is sent. */
@@ -96,7 +97,9 @@ export class StreamPlayer {
     clock: () => MediaClock,
     muted: () => boolean,
     mtu: number,
+    onFrame?: (clipIndex: number) => void,
   ) {
+    this.#onFrame = onFrame;
     this.#video = video;
     this.#audio = audio;
     this.#clock = clock;
@@ -197,6 +200,7 @@ export class StreamPlayer {
     if (!frame) return;
     const payloads = framePayloads(frame, this.#maxPayload);
     for (const target of this.#targets) target.sendVideo(index, payloads, timestamp, frame.key);
+    this.#onFrame?.(index % frames.length);
   }
 
   #sendAudio(index: number, timestamp: number): void {

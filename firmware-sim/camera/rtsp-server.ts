@@ -40,6 +40,11 @@ export interface SimRtspCameraOptions {
   maxBufferBytes?: number;
   /** RTCP sender report interval; default 5000 ms, 0 = none. */
   rtcpIntervalMs?: number;
+  /**
+   * Called as each video frame of a stream is handed to its sessions, with its index in the
+   * clip (benchmarks time picture changes from here). Only when someone watches that stream.
+   */
+  onVideoFrame?: (stream: 'main' | 'sub', clipIndex: number) => void;
 }
 
 export interface SimRtspCameraEvents {
@@ -78,6 +83,7 @@ export class SimRtspCamera extends EventEmitter<SimRtspCameraEvents> {
   readonly host: string;
   readonly #auth: RtspAuth;
   readonly #o: RequestContext['options'] & { readonly mtu: number };
+  readonly #onVideoFrame: SimRtspCameraOptions['onVideoFrame'];
   readonly #mediaOptions: MediaOptions | undefined;
   #port: number;
   #media: PreparedMedia | undefined;
@@ -123,6 +129,7 @@ export class SimRtspCamera extends EventEmitter<SimRtspCameraEvents> {
     if (this.#o.mtu < 200 || this.#o.mtu > 65_000)
       throw new RangeError(`SimRtspCamera ${this.name}: bad mtu`);
     this.#mediaOptions = options.media;
+    this.#onVideoFrame = options.onVideoFrame;
   }
 
   get port(): number {
@@ -162,6 +169,11 @@ export class SimRtspCamera extends EventEmitter<SimRtspCameraEvents> {
   }
 
   /** Encodes or loads the media, binds the UDP pair and listens. */
+  #frameHook(stream: 'main' | 'sub'): ((clipIndex: number) => void) | undefined {
+    const hook = this.#onVideoFrame;
+    return hook && ((clipIndex) => hook(stream, clipIndex));
+  }
+
   async start(): Promise<void> {
     if (this.#running) throw new Error(`SimRtspCamera ${this.name}: already started`);
     this.#running = true;
@@ -171,8 +183,22 @@ export class SimRtspCamera extends EventEmitter<SimRtspCameraEvents> {
       const clock = () => this.#requireClock();
       const muted = () => this.#stalled;
       this.#players = {
-        main: new StreamPlayer(media.video.main, media.audio, clock, muted, this.#o.mtu),
-        sub: new StreamPlayer(media.video.sub, media.audio, clock, muted, this.#o.mtu),
+        main: new StreamPlayer(
+          media.video.main,
+          media.audio,
+          clock,
+          muted,
+          this.#o.mtu,
+          this.#frameHook('main'),
+        ),
+        sub: new StreamPlayer(
+          media.video.sub,
+          media.audio,
+          clock,
+          muted,
+          this.#o.mtu,
+          this.#frameHook('sub'),
+        ),
       };
       this.#udp = await bindUdpPair(this.host);
       this.#udp.onRtcp(({ address, port }) => {

@@ -237,14 +237,12 @@ export class CamerasService implements HubModule {
    */
   playable(id: string, from: string, to: string): Array<PlayableSegment & { file: string }> {
     this.#camera(id);
-    const out: Array<PlayableSegment & { file: string }> = this.#repo
-      .segments(id, from, to)
-      .map((s) => ({
-        ref: String(s.id),
-        start: s.start,
-        durationMs: s.durationMs,
-        file: join(this.#dir, s.path),
-      }));
+    const out: Array<PlayableSegment & { file: string }> = this.#repo.segments(id, from, to).map((s) => ({
+      ref: String(s.id),
+      start: s.start,
+      durationMs: s.durationMs,
+      file: join(this.#dir, s.path),
+    }));
     const open = this.#recorders.get(id)?.openSegment();
     const now = new Date().toISOString();
     if (open && open.start < to && now > from && !out.some((s) => s.start === open.start)) {

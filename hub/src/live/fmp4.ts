@@ -121,7 +121,7 @@ export class Fmp4Splitter {
 }
 
 /** The children of a box (after `headerBytes`): [type, start, end] in `buf`. */
-function* children(buf: Buffer, start: number, end: number): Generator<[string, number, number]> {
+export function* children(buf: Buffer, start: number, end: number): Generator<[string, number, number]> {
   let at = start;
   while (at + 8 <= end) {
     const size = buf.readUInt32BE(at);
@@ -131,7 +131,7 @@ function* children(buf: Buffer, start: number, end: number): Generator<[string, 
   }
 }
 
-function find(buf: Buffer, start: number, end: number, path: string[]): [number, number] | undefined {
+export function find(buf: Buffer, start: number, end: number, path: string[]): [number, number] | undefined {
   let range: [number, number] = [start, end];
   for (const want of path) {
     let found: [number, number] | undefined;

@@ -1,8 +1,10 @@
 import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type as T } from '@sinclair/typebox';
 import { badRequest, KhuError, notFound } from '../../core/errors.js';
 import { startClip } from '../../recording/clip.js';
+import { concatFragments } from '../../recording/fmp4-concat.js';
 import { fmp4Layout, vodPlaylist } from '../../recording/playback.js';
 import { requireRole } from '../auth.js';
 
@@ -132,16 +134,23 @@ export const playbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
         new Date(toMs).toISOString(),
       );
       if (segments.length === 0) throw new KhuError('KHU_NOT_FOUND', 'nothing was recorded in that range');
-      const clip = await startClip({
-        pieces: segments.map((s) => ({
-          file: s.file,
-          startMs: Date.parse(s.start),
-          durationMs: s.durationMs,
-        })),
-        fromMs,
-        toMs,
-        ffmpegPath: config.recording.ffmpegPath,
+      const pieces = segments.map((s) => ({
+        file: s.file,
+        startMs: Date.parse(s.start),
+        durationMs: s.durationMs,
+      }));
+      const name = `khu-${req.params.id}-${localStamp(fromMs, timeZone)}.mp4`;
+      reply
+        .header('content-type', 'video/mp4')
+        .header('content-disposition', `attachment; filename="${name}"`)
+        .header('cache-control', 'no-store');
+      // The files of a run share their init segment: their fragments are joined as they are.
+      const joined = await concatFragments(pieces, fromMs, toMs).catch((err) => {
+        req.log.warn({ err }, 'could not join the segments directly: ffmpeg joins them');
+        return undefined;
       });
+      if (joined) return reply.send(Readable.from(joined));
+      const clip = await startClip({ pieces, fromMs, toMs, ffmpegPath: config.recording.ffmpegPath });
       void clip.proc.exited.then(async (exit) => {
         await clip.cleanup();
         if (exit.code !== 0 && exit.signal === null) {
@@ -152,12 +161,7 @@ export const playbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
       reply.raw.on('close', () => {
         if (!reply.raw.writableFinished) void clip.proc.stop({ graceMs: 0, termMs: 500 });
       });
-      const name = `khu-${req.params.id}-${localStamp(fromMs, timeZone)}.mp4`;
-      return reply
-        .header('content-type', 'video/mp4')
-        .header('content-disposition', `attachment; filename="${name}"`)
-        .header('cache-control', 'no-store')
-        .send(clip.proc.stdout!);
+      return reply.send(clip.proc.stdout!);
     },
   );
 };
