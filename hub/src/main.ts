@@ -18,11 +18,13 @@ import { type App, buildHttp } from './http/server.js';
 import { InvitesService } from './invites/invites-service.js';
 import { LightsService } from './lights/lights-service.js';
 import { LiveService, type SubSource } from './live/live-service.js';
+import { SchedulesService } from './schedules/schedules-service.js';
 import { CamerasRepo } from './store/cameras-repo.js';
 import { openDatabase } from './store/db.js';
 import { DevicesRepo } from './store/devices-repo.js';
 import { EventsRepo } from './store/events-repo.js';
 import { InvitesRepo } from './store/invites-repo.js';
+import { SchedulesRepo } from './store/schedules-repo.js';
 import { SettingsRepo } from './store/settings-repo.js';
 import { UsersRepo } from './store/users-repo.js';
 
@@ -33,6 +35,7 @@ export interface Hub {
   users: UsersService;
   lights: LightsService;
   devices: DevicesService;
+  schedules: SchedulesService;
   cameras: CamerasService;
   live: LiveService;
   events: EventLog;
@@ -102,6 +105,20 @@ export async function createHub(
     log: log.child({ module: 'devices' }),
     disconnect: (id) => broker.disconnect(id),
   });
+  const schedules = new SchedulesService({
+    options: {
+      latitude: config.site.latitude,
+      longitude: config.site.longitude,
+      timezone: config.site.timezone,
+      manualHoldMinutes: config.schedules?.manualHoldMinutes ?? 0,
+      pushFallback: config.schedules?.pushFallback ?? true,
+    },
+    bus,
+    repo: new SchedulesRepo(db),
+    lights,
+    sink: broker,
+    log: log.child({ module: 'schedules' }),
+  });
 
   const live: LiveService = new LiveService({
     log: log.child({ module: 'live' }),
@@ -144,6 +161,7 @@ export async function createHub(
       users,
       lights,
       devices,
+      schedules,
       cameras,
       live,
       invites,
@@ -162,8 +180,10 @@ export async function createHub(
     },
     stop: () => http.close(),
   };
-  // Devices before the broker, so that logins work from the first connection.
-  const modules: HubModule[] = [events, users, invites, lights, devices, broker, live, cameras, httpModule];
+  // Devices before the broker, so that logins work from the first connection; schedules too, so
+  // that lights are caught up before relays connect (and then reconciled, not toggled).
+  const core: HubModule[] = [events, users, invites, lights, devices, schedules, broker];
+  const modules: HubModule[] = [...core, live, cameras, httpModule];
   const started: HubModule[] = [];
 
   const hub: Hub = {
@@ -173,6 +193,7 @@ export async function createHub(
     users,
     lights,
     devices,
+    schedules,
     cameras,
     live,
     events,

@@ -16,8 +16,12 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const BENCHES: Array<{ name: string; file: string; timeoutMs: number }> = [
   { name: 'lights', file: 'lights.js', timeoutMs: 150_000 },
   { name: 'broker', file: 'broker.js', timeoutMs: 90_000 },
+  // Three transitions of 1000 lights, then 8 cameras and three boots: ~1.5 min.
+  { name: 'schedule', file: 'schedule.js', timeoutMs: 240_000 },
   // 2 × 120 s of recording, a 60 s outage, 64 s of 2 s segments, set-up and 1000 relays: ~7 min.
   { name: 'recording', file: 'recording.js', timeoutMs: 720_000 },
+  // Chromium first frame and glass to glass, 50 viewers for 30 s, a one-hour clip: ~2 min.
+  { name: 'live', file: 'live.js', timeoutMs: 300_000 },
 ];
 
 let current: ChildProcess | undefined;

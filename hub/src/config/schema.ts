@@ -86,6 +86,25 @@ export const ConfigSchema = T.Object(
       },
       { additionalProperties: false },
     ),
+    schedules: T.Optional(
+      T.Object(
+        {
+          manualHoldMinutes: T.Integer({
+            minimum: 0,
+            maximum: 1440,
+            default: 0,
+            description:
+              'a switch by a person holds against the program: 0 = until the next program transition, n = n minutes',
+          }),
+          pushFallback: T.Boolean({
+            default: true,
+            description:
+              'push each relay a dusk-to-dawn fallback (Tasmota timers, edge PROGRAM) for when the hub is down',
+          }),
+        },
+        { additionalProperties: false, description: 'lighting programs (optional; defaults shown)' },
+      ),
+    ),
     discovery: T.Object(
       {
         interface: T.String({

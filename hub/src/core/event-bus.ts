@@ -2,8 +2,8 @@ import type { PowerState } from '../protocol/tasmota.js';
 
 /** Who or what asked for a change: a person, a program, the system itself. */
 export interface Actor {
-  kind: 'user' | 'program' | 'system';
-  /** Username, program id, or a system reason such as `startup`. */
+  kind: 'user' | 'program' | 'override' | 'system';
+  /** Username, program id, override id, or a system reason such as `startup`. */
   name: string;
 }
 

@@ -17,6 +17,7 @@ import type { EventLog } from '../events/event-log.js';
 import type { InvitesService } from '../invites/invites-service.js';
 import type { LightsService } from '../lights/lights-service.js';
 import type { LiveService } from '../live/live-service.js';
+import type { SchedulesService } from '../schedules/schedules-service.js';
 import { registerAuth } from './auth.js';
 import { adminRoutes } from './routes/admin.js';
 import { authRoutes } from './routes/auth.js';
@@ -28,7 +29,9 @@ import { inviteRoutes } from './routes/invites.js';
 import { lightRoutes } from './routes/lights.js';
 import { liveRoutes } from './routes/live.js';
 import { playbackRoutes } from './routes/playback.js';
+import { scheduleRoutes } from './routes/schedules.js';
 import { userRoutes } from './routes/users.js';
+import { webRoutes } from './routes/web.js';
 import { ErrorBody } from './schemas.js';
 
 export interface Services {
@@ -37,6 +40,7 @@ export interface Services {
   users: UsersService;
   lights: LightsService;
   devices: DevicesService;
+  schedules: SchedulesService;
   cameras: CamerasService;
   live: LiveService;
   invites: InvitesService;
@@ -145,6 +149,7 @@ export async function buildHttp(services: Services, log: Logger): Promise<App> {
   await app.register(healthRoutes, { prefix: '/api' });
   await app.register(authRoutes, { prefix: '/api' });
   await app.register(lightRoutes, { prefix: '/api' });
+  await app.register(scheduleRoutes, { prefix: '/api' });
   await app.register(deviceRoutes, { prefix: '/api' });
   await app.register(eventRoutes, { prefix: '/api' });
   await app.register(userRoutes, { prefix: '/api' });
@@ -153,5 +158,6 @@ export async function buildHttp(services: Services, log: Logger): Promise<App> {
   await app.register(playbackRoutes, { prefix: '/api' });
   await app.register(inviteRoutes, { prefix: '/api' });
   await app.register(adminRoutes, { prefix: '/api' });
+  await app.register(webRoutes);
   return app;
 }

@@ -132,6 +132,15 @@ export class LightsService implements HubModule {
     return [...this.#lights.keys()];
   }
 
+  /** A device's lights by channel (what a program pushed to the device is built from). */
+  lightsOfDevice(deviceId: string): Array<{ id: string; channel: number; zone: string }> {
+    const relay = this.#relays.get(deviceId);
+    if (!relay) return [];
+    return [...relay.lights.values()]
+      .map((l) => ({ id: l.record.id, channel: l.record.channel, zone: l.record.zone }))
+      .sort((a, b) => a.channel - b.channel);
+  }
+
   // ---- devices come and go (called by the devices service) ----
 
   addDevice(device: DeviceRecord, lights: LightRecord[]): void {

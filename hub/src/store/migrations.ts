@@ -111,4 +111,60 @@ export const migrations: Array<{ version: number; name: string; sql: string }> =
       CREATE INDEX invites_created ON invites(created_at);
     `,
   },
+  {
+    version: 4,
+    name: 'lighting programs, calendar, overrides, light stats, device fallback',
+    sql: `
+      CREATE TABLE schedule_programs (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        rules TEXT NOT NULL,
+        night_cut TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE TABLE schedule_calendar (
+        id TEXT PRIMARY KEY,
+        position INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        program TEXT NOT NULL REFERENCES schedule_programs(id),
+        dates TEXT,
+        range_from TEXT,
+        range_to TEXT,
+        weekdays TEXT,
+        zones TEXT NOT NULL DEFAULT '[]',
+        lights TEXT NOT NULL DEFAULT '[]'
+      );
+      -- target: '*' (every light), 'zone:<zone>' or 'light:<id>'
+      CREATE TABLE schedule_defaults (
+        target TEXT PRIMARY KEY,
+        program TEXT NOT NULL REFERENCES schedule_programs(id)
+      );
+      CREATE TABLE schedule_overrides (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        zone TEXT,
+        light TEXT,
+        state TEXT NOT NULL CHECK (state IN ('on', 'off')),
+        until TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('override', 'manual')),
+        by_actor TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL
+      );
+      CREATE TABLE light_stats (
+        light_id TEXT PRIMARY KEY REFERENCES lights(id) ON DELETE CASCADE,
+        switches INTEGER NOT NULL DEFAULT 0,
+        burn_ms INTEGER NOT NULL DEFAULT 0,
+        -- set while the light is reported on
+        on_since TEXT,
+        last_switch TEXT
+      );
+      -- What the hub last pushed as a device's fallback program (a hash), and the device's kind.
+      CREATE TABLE device_fallback (
+        device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+        hash TEXT,
+        pushed_at TEXT
+      );
+    `,
+  },
 ];
