@@ -253,6 +253,17 @@ describe('live video', () => {
     expect((await fetch(`${t.url}/api/cameras/${cam.id}/live.m3u8`)).status).toBe(401);
   });
 
+  it('closes a live socket when its session ends (the account is removed)', async () => {
+    const cam = await addCamera();
+    await t.createUser('bacu', 'resident');
+    const w = await watch(cam.id, { as: 'bacu' });
+    const closed = new Promise<number>((resolve) => w.socket.once('close', (code) => resolve(code)));
+    await waitFor(() => w.fragments.length > 0, { timeoutMs: 15_000, message: 'the resident watching' });
+    expect((await t.api('DELETE', '/api/users/bacu')).status).toBe(204);
+    const code = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 10_000))]);
+    expect(code).toBe(4401);
+  });
+
   it('refuses a live socket without a session, from another site, or for an unknown camera', async () => {
     const cam = await addCamera();
     const base = `${t.url.replace('http', 'ws')}/api/cameras`;

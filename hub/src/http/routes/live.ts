@@ -91,6 +91,8 @@ export const liveRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary:
           'Live video as HLS (fMP4 segments from key frame to key frame), for phones without Media Source',
         params: Params,
+        // Tiles ask for the sub stream; HLS serves the main one for now (docs/decisions.md).
+        querystring: T.Object({ stream: T.Optional(T.Union([T.Literal('main'), T.Literal('sub')])) }),
       },
     },
     async (req, reply) => {
