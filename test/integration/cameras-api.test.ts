@@ -100,6 +100,37 @@ describe('adding cameras', () => {
   });
 });
 
+describe('camera clocks', () => {
+  it('sets the clock of a camera that is an hour off, once it is added, and logs it', async () => {
+    onvif.clockOffsetMs = 3_600_000; // a camera back from a power cut, or never set
+    const res = await t.api<CameraView>('POST', '/api/cameras', {
+      body: {
+        name: 'Cổng chính',
+        onvif: { address: onvifAddress(), username: 'admin', password: 'cam-secret-pw' },
+      },
+    });
+    expect(res.status).toBe(201);
+    await waitFor(() => Math.abs(onvif.clockOffsetMs) < 3000, {
+      timeoutMs: 15_000,
+      message: 'the camera clock set to the hub’s',
+    });
+    // The event log writes in batches: wait for the entry.
+    let driftMs = 0;
+    await waitFor(
+      async () => {
+        const events = await t.api<{ events: Array<{ target: string; data: { driftMs: number } }> }>(
+          'GET',
+          '/api/events?type=camera.clock_set',
+        );
+        driftMs = events.body.events.find((e) => e.target === res.body.id)?.data.driftMs ?? 0;
+        return driftMs > 0;
+      },
+      { timeoutMs: 5000, message: 'camera.clock_set in the event log' },
+    );
+    expect(driftMs).toBeGreaterThan(3_590_000);
+  });
+});
+
 describe('bad camera input', () => {
   const count = async () => (await t.api<CameraView[]>('GET', '/api/cameras')).body.length;
 

@@ -16,7 +16,7 @@ import { RetentionSweeper } from '../recording/retention.js';
 import { gapsIn } from '../recording/timeline.js';
 import type { CameraRecord, CamerasRepo } from '../store/cameras-repo.js';
 import { type DiscoveredCamera, discoverCameras } from './discovery.js';
-import { inspectOnvifCamera } from './onvif-client.js';
+import { inspectOnvifCamera, syncOnvifClock } from './onvif-client.js';
 import { probeRtspStream, tcpProbe } from './rtsp-probe.js';
 import { type Snapshot, takeSnapshot } from './snapshot.js';
 import { checkStreamUri, withCredentials, withoutCredentials } from './stream-uri.js';
@@ -49,6 +49,8 @@ export interface Recordings {
 }
 
 const SWEEP_EVERY_MS = 60_000;
+/** Camera clocks drift (and reset to 1970 after a power cut): checked at start, on add and this often. */
+const CLOCK_CHECK_EVERY_MS = 6 * 3_600_000;
 /** A snapshot is served again for this long: a phone grid asking every tile at once costs one fetch. */
 const SNAPSHOT_TTL_MS = 2000;
 
@@ -69,6 +71,7 @@ export class CamerasService implements HubModule {
   #sweeper: RetentionSweeper;
   #live: LiveService | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
+  #clockTimer: NodeJS.Timeout | undefined;
   /** Per camera: the snapshot being taken (shared by every request meanwhile) or taken at `doneAt`. */
   #snapshots = new Map<string, { taken: Promise<Snapshot>; doneAt: number | null }>();
 
@@ -113,6 +116,9 @@ export class CamerasService implements HubModule {
       this.#sweeper.sweep().catch((err) => this.#log.error({ err }, 'retention sweep failed'));
     void sweep();
     this.#sweepTimer = setInterval(sweep, SWEEP_EVERY_MS);
+    void this.#checkClocks();
+    this.#clockTimer = setInterval(() => void this.#checkClocks(), CLOCK_CHECK_EVERY_MS);
+    this.#clockTimer.unref();
     // And after every closed segment: a small disk fills between two timed sweeps (statfs is cheap).
     this.#bus.on('cameras-retention', 'segmentClosed', () => void sweep());
     this.#sweepTimer.unref();
@@ -120,6 +126,7 @@ export class CamerasService implements HubModule {
 
   async stop(): Promise<void> {
     clearInterval(this.#sweepTimer);
+    clearInterval(this.#clockTimer);
     this.#bus.removeOwner('cameras-retention');
     await Promise.all([...this.#recorders.values()].map((r) => r.stop()));
     this.#recorders.clear();
@@ -188,6 +195,7 @@ export class CamerasService implements HubModule {
     }
     this.#repo.insertCamera(record);
     this.#startRecorder(record);
+    void this.#checkClock(record);
     this.#bus.emit('audit', {
       actor,
       action: 'camera.added',
@@ -316,6 +324,32 @@ export class CamerasService implements HubModule {
       log: this.#log,
       ...options,
     });
+  }
+
+  /** Each ONVIF camera's clock, one after the other, set to the hub's where it is off by more than 5 s. */
+  async #checkClocks(): Promise<void> {
+    for (const camera of this.#repo.listCameras()) await this.#checkClock(camera);
+  }
+
+  async #checkClock(c: CameraRecord): Promise<void> {
+    if (c.kind !== 'onvif' || !c.onvifAddress) return;
+    try {
+      const { driftMs, corrected } = await syncOnvifClock({
+        address: c.onvifAddress,
+        username: c.username ?? '',
+        password: c.password ?? '',
+      });
+      if (!corrected) return;
+      this.#log.info({ cameraId: c.id, driftMs: Math.round(driftMs) }, 'camera clock set to the hub’s');
+      this.#bus.emit('audit', {
+        actor: { kind: 'system', name: 'cameras' },
+        action: 'camera.clock_set',
+        target: c.id,
+        data: { driftMs: Math.round(driftMs) },
+      });
+    } catch (err) {
+      this.#log.warn({ err, cameraId: c.id }, 'could not check the camera’s clock');
+    }
   }
 
   /** The camera's sub stream (for tiles) with its login, when it has one. */

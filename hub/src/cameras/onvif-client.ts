@@ -19,6 +19,11 @@ interface OnvifCam {
     options: { profileToken: string },
     cb: (err: Error | null, data: { uri?: unknown }) => void,
   ): void;
+  getSystemDateAndTime(cb: (err: Error | null, date: Date) => void): void;
+  setSystemDateAndTime(
+    options: { dateTimeType: 'Manual'; daylightSavings: boolean; dateTime: Date },
+    cb: (err: Error | null) => void,
+  ): void;
 }
 type CamConstructor = new (options: Record<string, unknown>) => OnvifCam;
 
@@ -153,6 +158,46 @@ export async function inspectOnvifCamera(target: OnvifTarget): Promise<OnvifCame
       sub,
       snapshotUri,
     };
+  } catch (err) {
+    throw classify(err, target.address);
+  }
+}
+
+/**
+ * The camera's clock minus the hub's, in ms (its GetSystemDateAndTime, which needs no login),
+ * and, when it is off by more than `toleranceMs`, set to the hub's time (SetSystemDateAndTime,
+ * UTC, its time zone left as it is). The ONVIF client signs the request with the camera's own
+ * idea of the time, so a camera whose clock is far off still accepts the login.
+ */
+export async function syncOnvifClock(
+  target: OnvifTarget,
+  toleranceMs = 5000,
+): Promise<{ driftMs: number; corrected: boolean }> {
+  const { hostname, port } = parseOnvifAddress(target.address);
+  const Cam = await loadCam();
+  const cam = new Cam({
+    hostname,
+    port,
+    username: target.username,
+    password: target.password,
+    timeout: target.timeoutMs ?? 5000,
+    autoconnect: false,
+    preserveAddress: true,
+  });
+  try {
+    const before = Date.now();
+    const theirs = await call<Date>((cb) => cam.getSystemDateAndTime(cb));
+    // The answer has whole seconds: compare with the middle of the round trip.
+    const driftMs = theirs.getTime() - (before + Date.now()) / 2;
+    if (Math.abs(driftMs) <= toleranceMs) return { driftMs, corrected: false };
+    await call<void>((cb) => cam.connect((err) => cb(err, undefined)));
+    await call<void>((cb) =>
+      cam.setSystemDateAndTime(
+        { dateTimeType: 'Manual', daylightSavings: false, dateTime: new Date() },
+        (err) => cb(err, undefined),
+      ),
+    );
+    return { driftMs, corrected: true };
   } catch (err) {
     throw classify(err, target.address);
   }
