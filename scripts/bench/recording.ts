@@ -240,6 +240,12 @@ export async function benchRecording(): Promise<void> {
     `recording: hub ${hubNodeMs.toFixed(0)} ms CPU, its ffmpegs ${hubFfmpegMs.toFixed(0)} ms over ${(hubWallMs / 1000).toFixed(1)} s${samePids ? '' : ' (an ffmpeg was restarted during the period!)'}`,
   );
 
+  // For investigations: KHU_BENCH_CPU_ONLY=1 stops here.
+  if (process.env.KHU_BENCH_CPU_ONLY === '1') {
+    await hub.stop();
+    return;
+  }
+
   // ---- 2. resume after an outage ------------------------------------------------------------------
   const cam = cameras[0]!;
   const camId = ids[0]!;

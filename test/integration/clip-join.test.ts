@@ -99,6 +99,19 @@ describe('joining segments into a clip', () => {
     expect(probed.frames).toBe(150);
   });
 
+  it('leaves out a file that retention deleted meanwhile, like a gap', async () => {
+    const gone = [
+      ...pieces.slice(0, 2),
+      { file: join(dir, 'deleted.mp4'), startMs: T0 + 4000, durationMs: 2000 },
+    ];
+    const joined = await concatFragments(gone, T0, T0 + 6000);
+    expect((await probe(await save(joined!, 'gone.mp4'))).frames).toBe(100);
+    // Deleted after the clip began: the file is left out when its turn comes.
+    const late = await concatFragments(pieces, T0, T0 + 8000);
+    rmSync(pieces[3]!.file);
+    expect((await probe(await save(late!, 'late.mp4'))).frames).toBe(150);
+  });
+
   it('refuses what is not fragmented MP4', async () => {
     const bogus = join(dir, 'bogus.mp4');
     await run('sh', ['-c', `head -c 4096 /dev/urandom > ${bogus}`]);

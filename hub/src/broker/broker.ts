@@ -62,6 +62,11 @@ export class Broker implements HubModule {
 
   async start(): Promise<void> {
     const aedes = await Aedes.createBroker({
+      // Messages in flight before aedes' emitter queues them. Its queue is drained recursively
+      // (each finished message starts the next on the same stack): a burst of a few thousand
+      // (1000 relays answering a pushed program at once) overflowed the stack and took the hub
+      // down. With room for every message of such a burst, nothing queues.
+      concurrency: 20_000,
       maxTopicLevels: this.#opts.maxTopicLevels,
       drainTimeout: 30_000,
       heartbeatInterval: 60_000,

@@ -7,16 +7,19 @@
  */
 
 export interface Fmp4Fragment {
-  /** `moof` + `mdat`, ready to append to a SourceBuffer after the init segment. */
-  data: Buffer;
+  /** `moof` + `mdat`, ready to append to a SourceBuffer after the init segment (joined on first use). */
+  readonly data: Buffer;
+  /** The same bytes as they came from the pipe, not joined. */
+  readonly parts: readonly Buffer[];
+  readonly bytes: number;
   /** The first sample is a sync sample (a key frame): a decoder can start here. */
-  key: boolean;
+  readonly key: boolean;
   /** Decode time of the first sample, in seconds of the track (tfdt / timescale). */
-  startSec: number;
+  readonly startSec: number;
   /** Sum of the sample durations, in seconds (0 when the fragment does not say). */
-  durationSec: number;
+  readonly durationSec: number;
   /** Counts fragments of this stream from 0; a new init segment starts over. */
-  seq: number;
+  readonly seq: number;
 }
 
 export type Fmp4Piece = { kind: 'init'; data: Buffer } | ({ kind: 'fragment' } & Fmp4Fragment);
@@ -32,11 +35,47 @@ interface TrackInfo {
   defaultDuration: number;
 }
 
+/**
+ * A fragment whose bytes stay in the pipe's chunks until someone needs them whole: with nobody
+ * watching, a camera's live output is only looked through, never copied (the hub reads it all
+ * the time, and copying 2 Mbit/s per camera showed as garbage-collector time).
+ */
+class Fragment implements Fmp4Fragment {
+  readonly kind = 'fragment' as const;
+  readonly parts: readonly Buffer[];
+  readonly bytes: number;
+  readonly key: boolean;
+  readonly startSec: number;
+  readonly durationSec: number;
+  readonly seq: number;
+  #joined: Buffer | undefined;
+
+  constructor(
+    parts: Buffer[],
+    bytes: number,
+    seq: number,
+    info: { key: boolean; startSec: number; durationSec: number },
+  ) {
+    this.parts = parts;
+    this.bytes = bytes;
+    this.seq = seq;
+    this.key = info.key;
+    this.startSec = info.startSec;
+    this.durationSec = info.durationSec;
+  }
+
+  get data(): Buffer {
+    this.#joined ??= this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.bytes);
+    return this.#joined;
+  }
+}
+
 export class Fmp4Splitter {
   #chunks: Buffer[] = [];
   #buffered = 0;
   #pendingInit: Buffer[] = [];
-  #pendingMoof: Buffer | undefined;
+  #pendingMoof: Buffer[] | undefined;
+  #pendingMoofBytes = 0;
   #track: TrackInfo = { timescale: 90_000, defaultFlags: 0, defaultDuration: 0 };
   #seq = 0;
 
@@ -51,28 +90,55 @@ export class Fmp4Splitter {
 
   /** Bytes as they come from the pipe; returns the whole pieces they complete. Throws on a corrupt stream. */
   push(chunk: Buffer): Fmp4Piece[] {
+    if (chunk.length === 0) return [];
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     const out: Fmp4Piece[] = [];
     for (;;) {
       const box = this.#nextBox();
       if (!box) break;
-      const piece = this.#onBox(box);
+      const piece = this.#onBox(box.type, box.parts, box.size);
       if (piece) out.push(piece);
     }
     return out;
   }
 
-  #peek(n: number): Buffer {
-    if (this.#chunks[0] && this.#chunks[0].length >= n) return this.#chunks[0];
-    const joined = Buffer.concat(this.#chunks);
-    this.#chunks = [joined];
-    return joined;
+  /** The first `n` buffered bytes, copied only when they span chunks (a box header: 8–16 bytes). */
+  #head(n: number): Buffer {
+    const first = this.#chunks[0]!;
+    if (first.length >= n) return first;
+    const out = Buffer.alloc(n);
+    let at = 0;
+    for (const c of this.#chunks) {
+      at += c.copy(out, at, 0, Math.min(c.length, n - at));
+      if (at >= n) break;
+    }
+    return out;
   }
 
-  #nextBox(): Buffer | undefined {
+  /** Takes `n` bytes off the front as slices of the chunks, without copying. */
+  #take(n: number): Buffer[] {
+    const parts: Buffer[] = [];
+    let left = n;
+    while (left > 0) {
+      const c = this.#chunks[0]!;
+      if (c.length <= left) {
+        parts.push(c);
+        this.#chunks.shift();
+        left -= c.length;
+      } else {
+        parts.push(c.subarray(0, left));
+        this.#chunks[0] = c.subarray(left);
+        left = 0;
+      }
+    }
+    this.#buffered -= n;
+    return parts;
+  }
+
+  #nextBox(): { type: string; parts: Buffer[]; size: number } | undefined {
     if (this.#buffered < 8) return undefined;
-    const head = this.#peek(16 <= this.#buffered ? 16 : 8);
+    const head = this.#head(16 <= this.#buffered ? 16 : 8);
     let size = head.readUInt32BE(0);
     if (size === 1) {
       if (this.#buffered < 16) return undefined;
@@ -82,42 +148,82 @@ export class Fmp4Splitter {
       throw new Error(`fragmented MP4: box size ${size} is not plausible`);
     }
     if (this.#buffered < size) return undefined;
-    const all = this.#peek(size);
-    const box = all.subarray(0, size);
-    const rest = all.subarray(size);
-    this.#chunks = rest.length > 0 ? [rest, ...this.#chunks.slice(1)] : this.#chunks.slice(1);
-    this.#buffered -= size;
-    return box;
+    const type = head.toString('latin1', 4, 8);
+    return { type, parts: this.#take(size), size };
   }
 
-  #onBox(box: Buffer): Fmp4Piece | undefined {
-    const type = box.toString('latin1', 4, 8);
+  #onBox(type: string, parts: Buffer[], size: number): Fmp4Piece | undefined {
+    const whole = () => (parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));
     switch (type) {
       case 'ftyp':
-        this.#pendingInit = [box];
+        this.#pendingInit = [whole()];
         this.#pendingMoof = undefined;
         return undefined;
       case 'moov': {
-        this.#track = readTrackInfo(box);
-        const data = Buffer.concat([...this.#pendingInit, box]);
+        const moov = whole();
+        this.#track = readTrackInfo(moov);
+        const data = Buffer.concat([...this.#pendingInit, moov]);
         this.#pendingInit = [];
         this.#seq = 0;
         return { kind: 'init', data };
       }
       case 'moof':
-        this.#pendingMoof = box;
+        this.#pendingMoof = parts;
+        this.#pendingMoofBytes = size;
         return undefined;
       case 'mdat': {
         const moof = this.#pendingMoof;
         this.#pendingMoof = undefined;
         if (!moof) return undefined; // an mdat without its moof: nothing a player could use
-        const info = readMoof(moof, this.#track);
-        return { kind: 'fragment', data: Buffer.concat([moof, box]), seq: this.#seq++, ...info };
+        const moofBuf = moof.length === 1 ? moof[0]! : Buffer.concat(moof, this.#pendingMoofBytes);
+        const info = readMoof(moofBuf, this.#track);
+        return new Fragment([moofBuf, ...parts], this.#pendingMoofBytes + size, this.#seq++, info);
       }
       default:
         return undefined; // styp, sidx, prft, free…: not needed by players of this stream
     }
   }
+}
+
+/** A fragment found in a whole file: byte ranges in it, and what its `moof` says. */
+export interface FileFragment {
+  moofStart: number;
+  /** The `mdat` ends here; the fragment is [moofStart, end). */
+  end: number;
+  key: boolean;
+  startSec: number;
+  durationSec: number;
+}
+
+/**
+ * The init segment and complete fragments of a fragmented MP4 held in memory, without copying
+ * any of it (a file being written may end in a partial box: it is left out).
+ */
+export function scanFile(buf: Buffer): { init: Buffer; fragments: FileFragment[] } | undefined {
+  let at = 0;
+  let initEnd = 0;
+  let track: TrackInfo | undefined;
+  let moofStart = -1;
+  const fragments: FileFragment[] = [];
+  while (at + 8 <= buf.length) {
+    let size = buf.readUInt32BE(at);
+    if (size === 1 && at + 16 <= buf.length) size = Number(buf.readBigUInt64BE(at + 8));
+    if (size < 8 || at + size > buf.length) break;
+    const type = buf.toString('latin1', at + 4, at + 8);
+    if (type === 'moov') {
+      track = readTrackInfo(buf.subarray(at, at + size));
+      initEnd = at + size;
+    } else if (type === 'moof') {
+      moofStart = at;
+    } else if (type === 'mdat' && moofStart >= 0 && track) {
+      const info = readMoof(buf.subarray(moofStart, at), track);
+      fragments.push({ moofStart, end: at + size, ...info });
+      moofStart = -1;
+    }
+    at += size;
+  }
+  if (!track) return undefined;
+  return { init: buf.subarray(0, initEnd), fragments };
 }
 
 /** The children of a box (after `headerBytes`): [type, start, end] in `buf`. */

@@ -52,7 +52,7 @@ export class LiveHls {
       this.#current = { seq: this.#nextSeq++, run: this.#run, parts: [], durationSec: 0 };
     }
     if (!this.#current) return; // wait for a key frame
-    this.#current.parts.push(f.data);
+    this.#current.parts.push(...f.parts);
     this.#current.durationSec += f.durationSec;
   };
 

@@ -148,14 +148,14 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
 
   #onFragment(f: Fmp4Fragment): void {
     this.#stats.fragments++;
-    this.#stats.bytes += f.data.length;
+    this.#stats.bytes += f.bytes;
     this.#stats.lastFragmentAt = Date.now();
     if (f.key) {
       this.#gop = [f];
-      this.#gopBytes = f.data.length;
-    } else if (this.#gop.length > 0 && this.#gopBytes + f.data.length <= this.#maxGopBytes) {
+      this.#gopBytes = f.bytes;
+    } else if (this.#gop.length > 0 && this.#gopBytes + f.bytes <= this.#maxGopBytes) {
       this.#gop.push(f);
-      this.#gopBytes += f.data.length;
+      this.#gopBytes += f.bytes;
     } else {
       this.#gop = [];
       this.#gopBytes = 0;

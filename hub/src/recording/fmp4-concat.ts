@@ -7,9 +7,8 @@
  * most of a minute probing 360 files). Returns undefined when the files cannot be joined this
  * way (init segments differ: the camera's stream changed), and the caller uses ffmpeg instead.
  */
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { children, Fmp4Splitter, find } from '../live/fmp4.js';
+import { open, readFile } from 'node:fs/promises';
+import { children, type FileFragment, find, scanFile } from '../live/fmp4.js';
 import type { ClipPiece } from './clip.js';
 
 /** The init segment (ftyp + moov) at the start of a file, or undefined. */
@@ -122,27 +121,40 @@ function trexDurations(init: Buffer): Map<number, number> {
   return out;
 }
 
+/** Output is handed on in pieces of about this size: fewer, larger writes to the socket. */
+const BATCH_BYTES = 4 * 1024 * 1024;
+
 /**
  * The clip as a stream of bytes, or undefined when the files' init segments differ. Starts at
- * the key frame at or before `fromMs`, ends with the fragment that reaches `toMs`.
+ * the key frame at or before `fromMs`, ends with the fragment that reaches `toMs`. Each file is
+ * read whole (a segment is a few MB) and its media data goes out without being copied; only the
+ * small `moof` boxes are rewritten.
  */
 export async function concatFragments(
-  pieces: readonly ClipPiece[],
+  wanted: readonly ClipPiece[],
   fromMs: number,
   toMs: number,
 ): Promise<AsyncGenerator<Buffer> | undefined> {
-  if (pieces.length === 0) return undefined;
-  const init = await readInit(pieces[0]!.file);
-  if (!init) return undefined;
-  for (const p of pieces.slice(1)) {
-    const other = await readInit(p.file);
-    if (!other?.equals(init)) return undefined;
+  // Files that retention deleted meanwhile are left out, like a gap.
+  const found: ClipPiece[] = [];
+  let init: Buffer | undefined;
+  for (const p of wanted) {
+    const mine = await readInit(p.file).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw err;
+    });
+    if (mine === null) continue;
+    if (!mine || (init && !mine.equals(init))) return undefined;
+    init ??= mine;
+    found.push(p);
   }
+  if (!init || found.length === 0) return undefined;
+  const pieces = found;
+  const first = init;
   const scales = timescales(init);
   const defaults = trexDurations(init);
   if (scales.size === 0) return undefined;
   return (async function* () {
-    yield init;
     /** Per track: where the next file's first sample goes, and the end of what was written. */
     const nextStart = new Map<number, bigint>();
     const ends = new Map<number, bigint>();
@@ -150,10 +162,13 @@ export async function concatFragments(
     let sequence = 1;
     let started = false;
     let offsets = new Map<number, bigint>();
+    let batch: Buffer[] = [first];
+    let batched = first.length;
 
-    const rewrite = (data: Buffer): Buffer => {
-      const out = Buffer.from(data); // the file's bytes stay as they are
-      const mfhd = find(out, 0, out.readUInt32BE(0), ['moof', 'mfhd']);
+    /** The fragment's moof, copied and rewritten: decode times moved, numbered on. */
+    const moofFor = (moof: Buffer): Buffer => {
+      const out = Buffer.from(moof);
+      const mfhd = find(out, 0, out.length, ['moof', 'mfhd']);
       if (mfhd) out.writeUInt32BE(sequence++ >>> 0, mfhd[0] + 4);
       for (const t of trafs(out, defaults)) {
         const base = nextStart.get(t.trackId);
@@ -171,37 +186,53 @@ export async function concatFragments(
       }
       return out;
     };
+    const add = (buf: Buffer, f: FileFragment) => {
+      const moofEnd = f.moofStart + buf.readUInt32BE(f.moofStart);
+      const moof = moofFor(buf.subarray(f.moofStart, moofEnd));
+      batch.push(moof, buf.subarray(moofEnd, f.end));
+      batched += f.end - f.moofStart;
+    };
 
-    for (const piece of pieces) {
-      const splitter = new Fmp4Splitter();
+    // The next file is read while this one goes out.
+    let next: Promise<Buffer> | undefined = readFile(pieces[0]!.file);
+    for (const [i, piece] of pieces.entries()) {
+      // A file that retention deleted meanwhile is left out, like a gap.
+      const buf = await next!.catch(() => undefined);
+      next = i + 1 < pieces.length ? readFile(pieces[i + 1]!.file) : undefined;
+      next?.catch(() => {}); // a clip that ends early never awaits it
+      if (!buf) continue;
+      const scan = scanFile(buf);
+      if (!scan) continue;
       offsets = new Map();
       let ended = false;
       // Fragments before `fromMs` are held back until the key frame they hang on is known.
-      let pending: Buffer[] = [];
-      for await (const chunk of createReadStream(piece.file, { highWaterMark: 1024 * 1024 })) {
-        for (const p of splitter.push(chunk as Buffer)) {
-          if (p.kind !== 'fragment') continue;
-          const fragStartMs = piece.startMs + p.startSec * 1000;
-          if (fragStartMs >= toMs) {
-            ended = true;
-            break;
-          }
-          if (!started) {
-            if (p.key) pending = [];
-            pending.push(p.data);
-            if (fragStartMs + p.durationSec * 1000 <= fromMs) continue;
-            started = true;
-            for (const data of pending) yield rewrite(data);
-            pending = [];
-            continue;
-          }
-          yield rewrite(p.data);
+      let pending: FileFragment[] = [];
+      for (const f of scan.fragments) {
+        const fragStartMs = piece.startMs + f.startSec * 1000;
+        if (fragStartMs >= toMs) {
+          ended = true;
+          break;
         }
-        if (ended) break;
+        if (!started) {
+          if (f.key) pending = [];
+          pending.push(f);
+          if (fragStartMs + f.durationSec * 1000 <= fromMs) continue;
+          started = true;
+          for (const p of pending) add(buf, p);
+          pending = [];
+        } else {
+          add(buf, f);
+        }
+        if (batched >= BATCH_BYTES) {
+          yield Buffer.concat(batch, batched);
+          batch = [];
+          batched = 0;
+        }
       }
       // The next file follows this one's last sample, track by track.
       for (const [id, end] of ends) nextStart.set(id, end);
       if (ended) break;
     }
+    if (batched > 0) yield Buffer.concat(batch, batched);
   })();
 }
