@@ -417,6 +417,10 @@ describe.sequential('the residents’ web app', () => {
     ) as { format: { duration: string; format_name: string }; streams: Array<{ codec_name: string }> };
     expect(probe.format.format_name).toContain('mp4');
     expect(probe.streams.map((s) => s.codec_name)).toContain('h264');
-    expect(Math.abs(Number(probe.format.duration) - expected)).toBeLessThan(1.5);
+    // Codec copy: the clip starts at the key frame at or before `from` (1 s apart here) and ends
+    // with the fragment (0.5 s) that reaches `to`; the audio of that fragment may run a little on.
+    const duration = Number(probe.format.duration);
+    expect(duration).toBeGreaterThan(expected - 0.5);
+    expect(duration).toBeLessThan(expected + 2);
   }, 60_000);
 });

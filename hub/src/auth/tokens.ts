@@ -33,8 +33,10 @@ export class TokenSigner {
     const dot = token.indexOf('.');
     if (dot <= 0 || token.length > 2048) return undefined;
     const body = token.slice(0, dot);
-    const mac = Buffer.from(token.slice(dot + 1), 'base64url');
-    const expected = Buffer.from(this.#mac(body), 'base64url');
+    // The signature as text, not decoded: base64url's last character carries unused bits, and
+    // decoding would take a token with them changed as the same token.
+    const mac = Buffer.from(token.slice(dot + 1));
+    const expected = Buffer.from(this.#mac(body));
     if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) return undefined;
     let claims: TokenClaims;
     try {
