@@ -183,7 +183,10 @@ export async function createHub(
   // Devices before the broker, so that logins work from the first connection; schedules too, so
   // that lights are caught up before relays connect (and then reconciled, not toggled).
   const core: HubModule[] = [events, users, invites, lights, devices, schedules, broker];
-  const modules: HubModule[] = [...core, live, cameras, httpModule];
+  // The API serves before the cameras start: reconciling each camera's recordings with the index
+  // reads every file of the retention period (tens of thousands on a real site), and phones,
+  // lights and the technician should not wait for that.
+  const modules: HubModule[] = [...core, httpModule, live, cameras];
   const started: HubModule[] = [];
 
   const hub: Hub = {
