@@ -462,6 +462,17 @@ describe('khu: backup and restore', () => {
     await t.createUser('cudan', 'resident', ['Ngõ Chùa']);
     await t.provision({ id: 'hv01', zone: 'Ngõ Chùa' });
     await t.provision({ id: 'hv02', zone: 'Xóm Đình', channels: 2 });
+    const program = await t.api('POST', '/api/schedule/programs', {
+      body: {
+        id: 'dem',
+        name: 'Đêm',
+        rules: [
+          { state: 'on', cron: '0 30 18 * * *' },
+          { state: 'off', cron: '0 0 5 * * *' },
+        ],
+      },
+    });
+    expect(program.status, JSON.stringify(program.body)).toBe(201);
     await loginAs('kythuat', 'kythuat-pw');
   });
   afterAll(async () => {
@@ -526,6 +537,14 @@ describe('khu: backup and restore', () => {
       });
       expect(login.status).toBe(200);
       expect(restored.users.list()).toEqual(t.hub.users.list());
+      // And the same lighting programs.
+      const { token } = (await login.json()) as { token: string };
+      const programs = await fetch(`${restored.url}/api/schedule/programs`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(programs.status).toBe(200);
+      expect(await programs.json()).toEqual((await t.api('GET', '/api/schedule/programs')).body);
+      expect(JSON.stringify((await t.api('GET', '/api/schedule/programs')).body)).toContain('"dem"');
       const strip = (ds: Array<{ online: boolean; lastSeen: string | null }>) =>
         ds.map(({ online: _o, lastSeen: _l, ...rest }) => rest);
       expect(strip(restored.devices.list())).toEqual(strip(t.hub.devices.list()));
