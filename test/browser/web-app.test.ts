@@ -273,6 +273,8 @@ describe.sequential('the residents’ web app', () => {
     await resident.waitForFunction(() => document.documentElement.lang === 'en');
     await resident.locator('h1', { hasText: 'Street lights' }).waitFor();
     expect(await resident.locator('nav.bottom').textContent()).toContain('Home');
+    // The street card renders once its lights are loaded again: wait for it, then count.
+    await resident.getByRole('button', { name: 'All off' }).first().waitFor({ timeout: 10_000 });
     expect(await resident.getByRole('button', { name: 'All off' }).count()).toBe(1);
     await resident.locator('.light').first().waitFor();
     await screenshot(resident, 'lights-en');
@@ -287,7 +289,7 @@ describe.sequential('the residents’ web app', () => {
   it('keeps a resident out of the head’s pages, and the API refuses them too', async () => {
     expect(await resident.locator('nav.bottom a[href="#/head"]').count()).toBe(0);
     await resident.goto(`${t.url}/#/head/invites`);
-    await resident.getByText('Trang này dành cho trưởng khu').waitFor({ timeout: 5000 });
+    await resident.getByText('Trang này dành cho trưởng khu').waitFor({ timeout: 10_000 });
     expect(await resident.locator('form').count()).toBe(0);
     await screenshot(resident, 'resident-forbidden');
     const statuses = await resident.evaluate(async () => {
