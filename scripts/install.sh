@@ -131,9 +131,9 @@ if [[ ! -f "$ETC/khu.yaml" ]]; then
 site:
   name: Khu dân cư thông minh
 # http:
-#   publicUrl: http://192.168.1.10:8080   # the box's LAN address: goes into QR codes and relay logins
+#   publicUrl: http://198.51.100.10:8080   # the box's LAN address: goes into QR codes and relay logins
 # discovery:
-#   interface: 192.168.1.10               # the LAN address WS-Discovery multicasts from
+#   interface: 198.51.100.10               # the LAN address WS-Discovery multicasts from
 YAML
   chmod 644 "$ETC/khu.yaml"
   say "wrote $ETC/khu.yaml"

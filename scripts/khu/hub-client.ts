@@ -46,7 +46,7 @@ export class HubClient {
       return JSON.parse(text) as T;
     } catch {
       throw new CliError(`${this.base} answered something that is not a Khu hub's JSON`, {
-        hint: 'check the address (--hub): it should be the hub, e.g. http://192.168.1.10:8080',
+        hint: 'check the address (--hub): it should be the hub, e.g. http://198.51.100.10:8080',
       });
     }
   }

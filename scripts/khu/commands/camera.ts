@@ -41,7 +41,7 @@ Asks the hub to look for ONVIF cameras: a WS-Discovery multicast on the hub's LA
 interface, and unicast probes to the addresses or ranges given with --cidr.
 
 Options:
-  --cidr RANGE         an address or range to probe, e.g. 192.168.1.0/24 (repeat, or comma separated)
+  --cidr RANGE         an address or range to probe, e.g. 198.51.100.0/24 (repeat, or comma separated)
   --no-multicast       only the --cidr probes
   --interface ADDRESS  the hub's LAN address to multicast from; the hub must support choosing it per
                        call, otherwise set discovery.interface in the hub's config
@@ -57,7 +57,7 @@ Then add one with: khu camera add <address> --user admin`,
     const cidrs = list(ctx.values.cidr);
     for (const c of cidrs)
       if (!/^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/.test(c))
-        throw usageError(`--cidr ${c}: an IPv4 address or range such as 192.168.1.0/24`, 'discover');
+        throw usageError(`--cidr ${c}: an IPv4 address or range such as 198.51.100.0/24`, 'discover');
     const body: Record<string, unknown> = { multicast: !ctx.values['no-multicast'] };
     if (cidrs.length) body.unicast = cidrs;
     const iface = str(ctx.values.interface);
@@ -101,7 +101,7 @@ export const cameraAdd: Command = {
 The hub logs in to the camera, reads its streams and starts recording it.
 
 Arguments:
-  <address>            the camera's ONVIF address, host[:port], e.g. 192.168.1.64 (see khu discover)
+  <address>            the camera's ONVIF address, host[:port], e.g. 198.51.100.64 (see khu discover)
 Options:
   --user USER          the camera's login
   --password PASSWORD  its password; asked without echo when omitted (better: it stays out of the shell history)
@@ -122,7 +122,7 @@ Options:
     if (rtsp !== undefined) {
       if (address !== undefined) throw usageError('give either <address> or --rtsp, not both', 'camera add');
       if (!/^rtsp:\/\/[^\s]+$/i.test(rtsp))
-        throw usageError('--rtsp: an address such as rtsp://192.168.1.64:554/stream1', 'camera add');
+        throw usageError('--rtsp: an address such as rtsp://198.51.100.64:554/stream1', 'camera add');
       const pw = await password(ctx, user);
       const host = new URL(rtsp.replace(/^rtsp:/i, 'http:')).host;
       body = {
@@ -138,7 +138,7 @@ Options:
         throw usageError('the camera’s <address> (or --rtsp URL) is required', 'camera add');
       if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(address) && !/^\[[0-9a-fA-F:]+\](:\d{1,5})?$/.test(address))
         throw usageError(
-          `<address> ${address}: host[:port], e.g. 192.168.1.64 or 192.168.1.64:8000`,
+          `<address> ${address}: host[:port], e.g. 198.51.100.64 or 198.51.100.64:8000`,
           'camera add',
         );
       if (user === undefined) throw usageError('--user is required (the camera’s ONVIF login)', 'camera add');

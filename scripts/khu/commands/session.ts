@@ -14,7 +14,7 @@ interface LoginAnswer {
 export function checkHubUrl(url: string): string {
   const parsed = URL.canParse(url) ? new URL(url) : undefined;
   if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || !parsed.hostname)
-    throw usageError(`--hub ${url}: an address such as http://192.168.1.10:8080`, 'login');
+    throw usageError(`--hub ${url}: an address such as http://198.51.100.10:8080`, 'login');
   return url.replace(/\/+$/, '');
 }
 
@@ -28,14 +28,14 @@ $XDG_CONFIG_HOME/khu/config.json (default ~/.config/khu/config.json, mode 0600).
 Later commands use them; run khu login again when the session expires.
 
 Options:
-  --hub URL     the hub, e.g. http://192.168.1.10:8080 (default: the saved one, KHU_HUB, http://127.0.0.1:8080)
+  --hub URL     the hub, e.g. http://198.51.100.10:8080 (default: the saved one, KHU_HUB, http://127.0.0.1:8080)
   --user NAME   the account (default: the saved one; asked when there is none)
 
 The password is asked without echo, or taken from KHU_PASSWORD, or from the first line
 of standard input when it is not a terminal.
 
 Example:
-  khu login --hub http://192.168.1.10:8080 --user kythuat`,
+  khu login --hub http://198.51.100.10:8080 --user kythuat`,
   options: { user: { type: 'string', short: 'u' } },
   positionals: [0, 0],
   async run({ values, out, env }) {
