@@ -103,16 +103,11 @@ function toProfile(p: OnvifProfile): Omit<StreamProfile, 'uri'> | undefined {
   return { token, name: String(p.name ?? token), width, height };
 }
 
-/**
- * Log in to an ONVIF camera and read what the hub needs: who it is, its H.264 profiles (largest
- * for recording, smallest for tiles), their RTSP addresses (checked: rtsp:// only) and the
- * snapshot address. Throws a KhuError saying whether the camera was unreachable, refused the
- * login, or answered something unusable.
- */
-export async function inspectOnvifCamera(target: OnvifTarget): Promise<OnvifCameraInfo> {
+/** An ONVIF client for a camera, not yet connected (a bad address throws KHU_BAD_REQUEST). */
+async function camFor(target: OnvifTarget): Promise<OnvifCam> {
   const { hostname, port } = parseOnvifAddress(target.address);
   const Cam = await loadCam();
-  const cam = new Cam({
+  return new Cam({
     hostname,
     port,
     username: target.username,
@@ -122,6 +117,16 @@ export async function inspectOnvifCamera(target: OnvifTarget): Promise<OnvifCame
     // A camera behind NAT or with a wrong own address answers XAddrs we could not reach.
     preserveAddress: true,
   });
+}
+
+/**
+ * Log in to an ONVIF camera and read what the hub needs: who it is, its H.264 profiles (largest
+ * for recording, smallest for tiles), their RTSP addresses (checked: rtsp:// only) and the
+ * snapshot address. Throws a KhuError saying whether the camera was unreachable, refused the
+ * login, or answered something unusable.
+ */
+export async function inspectOnvifCamera(target: OnvifTarget): Promise<OnvifCameraInfo> {
+  const cam = await camFor(target);
   try {
     await call<void>((cb) => cam.connect((err) => cb(err, undefined)));
     const info = await call<Record<string, unknown>>((cb) => cam.getDeviceInformation(cb));
@@ -173,17 +178,7 @@ export async function syncOnvifClock(
   target: OnvifTarget,
   toleranceMs = 5000,
 ): Promise<{ driftMs: number; corrected: boolean }> {
-  const { hostname, port } = parseOnvifAddress(target.address);
-  const Cam = await loadCam();
-  const cam = new Cam({
-    hostname,
-    port,
-    username: target.username,
-    password: target.password,
-    timeout: target.timeoutMs ?? 5000,
-    autoconnect: false,
-    preserveAddress: true,
-  });
+  const cam = await camFor(target);
   try {
     const before = Date.now();
     const theirs = await call<Date>((cb) => cam.getSystemDateAndTime(cb));
