@@ -122,8 +122,8 @@ function trexDurations(init: Buffer): Map<number, number> {
 }
 
 /**
- * Output is handed on after about this many bytes, piece by piece as read (rewritten moof
- * boxes, media data as slices of the file): joining them into one buffer first doubled the
+ * Output is handed on after about this many bytes, piece by piece as read (slices of the
+ * files): joining them into one buffer first doubled the
  * garbage the hub's small-heap settings collect, and a clip went out at half the speed.
  */
 const BATCH_BYTES = 4 * 1024 * 1024;
@@ -131,8 +131,8 @@ const BATCH_BYTES = 4 * 1024 * 1024;
 /**
  * The clip as a stream of bytes, or undefined when the files' init segments differ. Starts at
  * the key frame at or before `fromMs`, ends with the fragment that reaches `toMs`. Each file is
- * read whole (a segment is a few MB) and its media data goes out without being copied; only the
- * small `moof` boxes are rewritten.
+ * read whole (a segment is a few MB), its small `moof` boxes are rewritten in place, and its
+ * fragments go out as slices of it, never copied.
  */
 export async function concatFragments(
   wanted: readonly ClipPiece[],
@@ -169,9 +169,8 @@ export async function concatFragments(
     let batch: Buffer[] = [first];
     let batched = first.length;
 
-    /** The fragment's moof, copied and rewritten: decode times moved, numbered on. */
-    const moofFor = (moof: Buffer): Buffer => {
-      const out = Buffer.from(moof);
+    /** The fragment's moof rewritten in place (the file's buffer is ours): decode times moved, numbered on. */
+    const rewriteMoof = (out: Buffer): void => {
       const mfhd = find(out, 0, out.length, ['moof', 'mfhd']);
       if (mfhd) out.writeUInt32BE(sequence++ >>> 0, mfhd[0] + 4);
       for (const t of trafs(out, defaults)) {
@@ -188,12 +187,20 @@ export async function concatFragments(
         else throw new Error('clip too long for 32-bit fragment times');
         ends.set(t.trackId, time + t.duration);
       }
-      return out;
+    };
+    // Back-to-back fragments of a file go out as one slice of it.
+    let run: { buf: Buffer; start: number; end: number } | undefined;
+    const endRun = () => {
+      if (run) batch.push(run.buf.subarray(run.start, run.end));
+      run = undefined;
     };
     const add = (buf: Buffer, f: FileFragment) => {
-      const moofEnd = f.moofStart + buf.readUInt32BE(f.moofStart);
-      const moof = moofFor(buf.subarray(f.moofStart, moofEnd));
-      batch.push(moof, buf.subarray(moofEnd, f.end));
+      rewriteMoof(buf.subarray(f.moofStart, f.moofStart + buf.readUInt32BE(f.moofStart)));
+      if (run && run.buf === buf && run.end === f.moofStart) run.end = f.end;
+      else {
+        endRun();
+        run = { buf, start: f.moofStart, end: f.end };
+      }
       batched += f.end - f.moofStart;
     };
 
@@ -228,6 +235,7 @@ export async function concatFragments(
           add(buf, f);
         }
         if (batched >= BATCH_BYTES) {
+          endRun();
           yield* batch;
           batch = [];
           batched = 0;
@@ -237,6 +245,7 @@ export async function concatFragments(
       for (const [id, end] of ends) nextStart.set(id, end);
       if (ended) break;
     }
+    endRun();
     yield* batch;
   })();
 }
