@@ -117,8 +117,7 @@ function cpuOf(pids: readonly number[]): Map<number, number> {
 
 /**
  * The hub's ffmpeg command line, made to run bare: no `-progress pipe:3` (nobody reads fd 3),
- * the segment list into a file instead of fd 4, the segments into `dir`, the live output to
- * /dev/null.
+ * the segment list into a file instead of fd 4, the segments into `dir`.
  */
 function bareArgs(args: readonly string[], dir: string, index: number): string[] {
   const out: string[] = [];
@@ -135,8 +134,8 @@ function bareArgs(args: readonly string[], dir: string, index: number): string[]
     }
     out.push(a);
   }
-  // The segment pattern goes into our folder; the live output (pipe:1) goes to our stdout,
-  // which is /dev/null: the same work for ffmpeg, nobody reading it.
+  // The segment pattern goes into our folder (live viewers read the recording: there is no
+  // other output).
   const pattern = out.findIndex((a) => a.endsWith('-%05d.mp4'));
   if (pattern < 0) throw new Error('no segment pattern in the recorder command line');
   out[pattern] = join(dir, `cam${index}-${basename(out[pattern]!)}`);

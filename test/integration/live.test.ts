@@ -4,6 +4,8 @@
  * a key frame at once, and a viewer that stops reading is left behind without stalling
  * recording. Tiles open the sub stream only while watched.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { SimOnvifCamera } from '../../firmware-sim/camera/onvif-camera.js';
@@ -67,7 +69,8 @@ interface Watch {
   socket: WebSocket;
   texts: Array<{ type: string; codec?: string | null }>;
   inits: number;
-  fragments: Array<{ key: boolean; bytes: number }>;
+  initBytes: Buffer[];
+  fragments: Array<{ key: boolean; bytes: number; startSec: number; durationSec: number }>;
   opened: Promise<void>;
 }
 
@@ -79,7 +82,14 @@ async function watch(
   const url = `${t.url.replace('http', 'ws')}/api/cameras/${cameraId}/live${options.stream ? `?stream=${options.stream}` : ''}`;
   const socket = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
   sockets.push(socket);
-  const w: Watch = { socket, texts: [], inits: 0, fragments: [], opened: new Promise(() => {}) };
+  const w: Watch = {
+    socket,
+    texts: [],
+    inits: 0,
+    initBytes: [],
+    fragments: [],
+    opened: new Promise(() => {}),
+  };
   const splitter = new Fmp4Splitter();
   socket.on('message', (data, isBinary) => {
     if (!isBinary) {
@@ -87,8 +97,13 @@ async function watch(
       return;
     }
     for (const piece of splitter.push(data as Buffer)) {
-      if (piece.kind === 'init') w.inits++;
-      else w.fragments.push({ key: piece.key, bytes: piece.data.length });
+      if (piece.kind === 'init') {
+        w.inits++;
+        w.initBytes.push(piece.data);
+      } else {
+        const { key, startSec, durationSec } = piece;
+        w.fragments.push({ key, bytes: piece.data.length, startSec, durationSec });
+      }
     }
   });
   w.opened = new Promise((resolve, reject) => {
@@ -99,21 +114,34 @@ async function watch(
   return w;
 }
 
+async function segmentsOf(cameraId: string): Promise<number> {
+  const from = encodeURIComponent(new Date(Date.now() - 60_000).toISOString());
+  const to = encodeURIComponent(new Date(Date.now() + 60_000).toISOString());
+  const res = await t.api<{ segments: unknown[] }>(
+    'GET',
+    `/api/cameras/${cameraId}/recordings?from=${from}&to=${to}`,
+  );
+  return res.body.segments.length;
+}
+
 const mainSessions = () =>
   [...rtsp.stats().active, ...rtsp.stats().closed].filter((s) => s.stream === 'main' && s.framesSent > 25);
 
 describe('live video', () => {
-  it('starts a viewer at a key frame at once and follows live from the recorder’s own session', async () => {
+  it('starts a viewer at a key frame at once from the recording, and follows it across segments on one timeline', async () => {
     const cam = await addCamera();
     await waitFor(() => t.hub.cameras.get(cam.id).status === 'recording', {
       timeoutMs: 15_000,
       message: 'recording',
     });
-    // Let the stream run past a key frame so a joining viewer gets the cached one.
-    await waitFor(() => t.hub.live.main(cam.id).stats().fragments > 8, {
-      timeoutMs: 10_000,
-      message: 'fragments',
+    // With nobody watching, the hub reads nothing of the stream.
+    await waitFor(async () => (await segmentsOf(cam.id)) >= 2, {
+      timeoutMs: 15_000,
+      message: 'two segments',
     });
+    expect(t.hub.live.following(cam.id)).toBe(false);
+    expect(t.hub.live.main(cam.id).stats().fragments).toBe(0);
+
     const w = await watch(cam.id);
     await waitFor(() => w.inits === 1 && w.fragments.length >= 1, {
       timeoutMs: 2000,
@@ -121,11 +149,24 @@ describe('live video', () => {
     });
     expect(w.texts[0]).toMatchObject({ type: 'init', codec: expect.stringMatching(/^avc1\.[0-9a-f]{6}$/) });
     expect(w.fragments[0]!.key).toBe(true);
-    await waitFor(() => w.fragments.length >= 15, {
-      timeoutMs: 10_000,
-      message: 'three seconds of live video',
-    });
-    expect(w.fragments.filter((f) => f.key).length).toBeGreaterThanOrEqual(2);
+    // Video only: the camera's audio, which is recorded, is not in the live stream.
+    const dir = t.hub.cameras.recordingsDir;
+    const recorded = readdirSync(join(dir, cam.id), { recursive: true, encoding: 'utf8' }).find((f) =>
+      f.endsWith('.mp4'),
+    );
+    expect(readFileSync(join(dir, cam.id, recorded!)).includes('soun', 0, 'latin1')).toBe(true);
+    expect(w.initBytes[0]!.includes('soun', 0, 'latin1')).toBe(false);
+    expect(w.initBytes[0]!.includes('vide', 0, 'latin1')).toBe(true);
+    // Six seconds: three segment boundaries (2 s segments), one init, one unbroken timeline.
+    const seconds = () => w.fragments.reduce((n, f) => n + f.durationSec, 0);
+    await waitFor(() => seconds() >= 6, { timeoutMs: 12_000, message: 'six seconds of live video' });
+    expect(w.inits).toBe(1);
+    for (let i = 1; i < w.fragments.length; i++) {
+      const prev = w.fragments[i - 1]!;
+      expect(w.fragments[i]!.startSec).toBeCloseTo(prev.startSec + prev.durationSec, 3);
+    }
+    expect(w.fragments.filter((f) => f.key).length).toBeGreaterThanOrEqual(3);
+    expect(t.hub.live.following(cam.id)).toBe(true);
   });
 
   it('serves 20 viewers from one camera session, and a viewer that stops reading stalls neither recording nor others', async () => {
@@ -146,7 +187,8 @@ describe('live video', () => {
         `/api/cameras/${cam.id}/recordings?from=${encodeURIComponent(new Date(Date.now() - 60_000).toISOString())}&to=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`,
       )
     ).body.segments.length;
-    await waitFor(() => viewers.every((v) => v.fragments.length >= 40), {
+    const seconds = (v: Watch) => v.fragments.reduce((n, f) => n + f.durationSec, 0);
+    await waitFor(() => viewers.every((v) => seconds(v) >= 8), {
       timeoutMs: 20_000,
       message: 'every reading viewer eight seconds in',
     });

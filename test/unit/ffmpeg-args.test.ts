@@ -286,10 +286,11 @@ describe('stream address check', () => {
     expect(() => rtspInputArgs('file:/etc/passwd')).toThrow(KhuError);
   });
 
-  it('puts progress on fd 3 and keeps stdout free', () => {
+  it('puts progress on fd 3, keeps stdout free and never asks before overwriting', () => {
     const args = ffmpegArgs({ args: ['-i', 'x', '-f', 'null', '-'], progressPeriodMs: 250 });
     expect(args).toEqual([
       '-hide_banner',
+      '-y',
       '-loglevel',
       'error',
       '-nostats',

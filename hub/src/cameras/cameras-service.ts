@@ -395,13 +395,16 @@ export class CamerasService implements HubModule {
         fragmentMs: this.#config.recording.fragmentMs,
         ffmpegPath: this.#config.recording.ffmpegPath,
         probe: (signal) => tcpProbe(c.mainUri, signal),
-        live: this.#live?.main(c.id),
       },
       repo: this.#repo,
       bus: this.#bus,
       log: this.#log.child({ cameraId: c.id }),
     });
     this.#recorders.set(c.id, recorder);
+    this.#live?.follow(c.id, () => {
+      const open = recorder.openSegment();
+      return open && join(this.#dir, open.path);
+    });
     recorder.start();
   }
 }

@@ -7,10 +7,12 @@
  */
 
 export interface Fmp4Fragment {
-  /** `moof` + `mdat`, ready to append to a SourceBuffer after the init segment (joined on first use). */
+  /**
+   * `moof` + `mdat`, ready to append to a SourceBuffer after the init segment: a copy of its
+   * own, made on first use, which must come while the splitter still holds the bytes (during
+   * the push that made the fragment, or while it is kept: Fmp4Splitter.keepFrom).
+   */
   readonly data: Buffer;
-  /** The same bytes as they came from the pipe, not joined. */
-  readonly parts: readonly Buffer[];
   readonly bytes: number;
   /** The first sample is a sync sample (a key frame): a decoder can start here. */
   readonly key: boolean;
@@ -36,27 +38,30 @@ interface TrackInfo {
 }
 
 /**
- * A fragment whose bytes stay in the pipe's chunks until someone needs them whole: with nobody
- * watching, a camera's live output is only looked through, never copied (the hub reads it all
- * the time, and copying 2 Mbit/s per camera showed as garbage-collector time).
+ * A fragment whose bytes stay in the splitter's buffer until someone needs a copy of their own:
+ * with nobody watching, a camera's live output is looked through and never allocated (the hub
+ * reads it all day, and a buffer per read or per fragment showed as garbage-collector time).
  */
 class Fragment implements Fmp4Fragment {
   readonly kind = 'fragment' as const;
-  readonly parts: readonly Buffer[];
+  readonly offset: number;
   readonly bytes: number;
   readonly key: boolean;
   readonly startSec: number;
   readonly durationSec: number;
   readonly seq: number;
-  #joined: Buffer | undefined;
+  #splitter: Fmp4Splitter;
+  #copy: Buffer | undefined;
 
   constructor(
-    parts: Buffer[],
+    splitter: Fmp4Splitter,
+    offset: number,
     bytes: number,
     seq: number,
     info: { key: boolean; startSec: number; durationSec: number },
   ) {
-    this.parts = parts;
+    this.#splitter = splitter;
+    this.offset = offset;
     this.bytes = bytes;
     this.seq = seq;
     this.key = info.key;
@@ -65,119 +70,131 @@ class Fragment implements Fmp4Fragment {
   }
 
   get data(): Buffer {
-    this.#joined ??= this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.bytes);
-    return this.#joined;
+    this.#copy ??= this.#splitter.copyOut(this.offset, this.bytes);
+    return this.#copy;
   }
 }
 
+/**
+ * Cuts a byte stream into init segment and fragments. The bytes are copied into one buffer of
+ * the splitter's own (so `push` may be handed a view of a reused read buffer), which holds what
+ * is not parsed yet and what the owner asked to keep (`keepFrom`: the fragments since the last
+ * key frame, for the next viewer); it grows to fit that and is otherwise reused.
+ */
 export class Fmp4Splitter {
-  #chunks: Buffer[] = [];
-  #buffered = 0;
-  #pendingInit: Buffer[] = [];
-  #pendingMoof: Buffer[] | undefined;
-  #pendingMoofBytes = 0;
+  #buf = Buffer.alloc(0);
+  /** Stream offset of `#buf[0]`. */
+  #base = 0;
+  /** Stream offset where the next box begins. */
+  #parsed = 0;
+  /** Stream offset of the end of the bytes pushed so far. */
+  #end = 0;
+  /** Bytes before this stream offset may be dropped (once parsed). */
+  #keep = Number.POSITIVE_INFINITY;
+  #pendingInit: Buffer | undefined;
+  #moof: { at: number; size: number } | undefined;
   #track: TrackInfo = { timescale: 90_000, defaultFlags: 0, defaultDuration: 0 };
   #seq = 0;
 
   /** Forget everything half-read: a new ffmpeg run starts a new stream. */
   reset(): void {
-    this.#chunks = [];
-    this.#buffered = 0;
-    this.#pendingInit = [];
-    this.#pendingMoof = undefined;
+    this.#base = this.#parsed = this.#end = 0;
+    this.#keep = Number.POSITIVE_INFINITY;
+    this.#pendingInit = undefined;
+    this.#moof = undefined;
     this.#seq = 0;
   }
 
-  /** Bytes as they come from the pipe; returns the whole pieces they complete. Throws on a corrupt stream. */
+  /**
+   * Keep the bytes from this fragment on (its `data` and that of the ones after it stay
+   * available); without a fragment, keep nothing already parsed. A fragment not kept can be
+   * read only until the next `push`.
+   */
+  keepFrom(fragment: Fmp4Fragment | undefined): void {
+    // A fragment of some other source (LiveStream.pushFragment) holds its own bytes.
+    this.#keep = fragment instanceof Fragment ? fragment.offset : Number.POSITIVE_INFINITY;
+  }
+
+  /** Bytes as they come from the source (copied: `chunk` may be reused after the call); returns the whole pieces they complete. Throws on a corrupt stream. */
   push(chunk: Buffer): Fmp4Piece[] {
     if (chunk.length === 0) return [];
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
+    this.#makeRoom(chunk.length);
+    chunk.copy(this.#buf, this.#end - this.#base);
+    this.#end += chunk.length;
     const out: Fmp4Piece[] = [];
     for (;;) {
-      const box = this.#nextBox();
-      if (!box) break;
-      const piece = this.#onBox(box.type, box.parts, box.size);
+      const piece = this.#nextBox();
+      if (piece === null) break;
       if (piece) out.push(piece);
     }
     return out;
   }
 
-  /** The first `n` buffered bytes, copied only when they span chunks (a box header: 8–16 bytes). */
-  #head(n: number): Buffer {
-    const first = this.#chunks[0]!;
-    if (first.length >= n) return first;
-    const out = Buffer.alloc(n);
-    let at = 0;
-    for (const c of this.#chunks) {
-      at += c.copy(out, at, 0, Math.min(c.length, n - at));
-      if (at >= n) break;
+  /** A copy of bytes still held (Fragment.data). */
+  copyOut(offset: number, bytes: number): Buffer {
+    if (offset < this.#base || offset + bytes > this.#end) {
+      throw new Error('fMP4 splitter: the fragment is no longer held (read it during the push, or keep it)');
     }
-    return out;
+    return Buffer.from(this.#buf.subarray(offset - this.#base, offset - this.#base + bytes));
   }
 
-  /** Takes `n` bytes off the front as slices of the chunks, without copying. */
-  #take(n: number): Buffer[] {
-    const parts: Buffer[] = [];
-    let left = n;
-    while (left > 0) {
-      const c = this.#chunks[0]!;
-      if (c.length <= left) {
-        parts.push(c);
-        this.#chunks.shift();
-        left -= c.length;
-      } else {
-        parts.push(c.subarray(0, left));
-        this.#chunks[0] = c.subarray(left);
-        left = 0;
-      }
+  #makeRoom(n: number): void {
+    const from = Math.max(this.#base, Math.min(this.#keep, this.#parsed));
+    const held = this.#end - from;
+    if (this.#end - this.#base + n <= this.#buf.length) return;
+    if (held + n <= this.#buf.length) {
+      this.#buf.copyWithin(0, from - this.#base, this.#end - this.#base);
+    } else {
+      // Grows to what is held plus room for as much again: rare, and then reused.
+      const next = Buffer.allocUnsafeSlow(Math.max(64 * 1024, 2 * (held + n)));
+      this.#buf.copy(next, 0, from - this.#base, this.#end - this.#base);
+      this.#buf = next;
     }
-    this.#buffered -= n;
-    return parts;
+    this.#base = from;
   }
 
-  #nextBox(): { type: string; parts: Buffer[]; size: number } | undefined {
-    if (this.#buffered < 8) return undefined;
-    const head = this.#head(16 <= this.#buffered ? 16 : 8);
-    let size = head.readUInt32BE(0);
+  /** The next whole box: a piece, undefined for a box that makes none, null when none is whole yet. */
+  #nextBox(): Fmp4Piece | undefined | null {
+    const avail = this.#end - this.#parsed;
+    if (avail < 8) return null;
+    const at = this.#parsed - this.#base;
+    const buf = this.#buf;
+    let size = buf.readUInt32BE(at);
     if (size === 1) {
-      if (this.#buffered < 16) return undefined;
-      size = Number(head.readBigUInt64BE(8));
+      if (avail < 16) return null;
+      size = Number(buf.readBigUInt64BE(at + 8));
     }
     if (size < 8 || size > MAX_BOX_BYTES) {
       throw new Error(`fragmented MP4: box size ${size} is not plausible`);
     }
-    if (this.#buffered < size) return undefined;
-    const type = head.toString('latin1', 4, 8);
-    return { type, parts: this.#take(size), size };
-  }
-
-  #onBox(type: string, parts: Buffer[], size: number): Fmp4Piece | undefined {
-    const whole = () => (parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));
+    if (avail < size) return null;
+    const type = buf.toString('latin1', at + 4, at + 8);
+    const start = this.#parsed;
+    this.#parsed += size;
     switch (type) {
       case 'ftyp':
-        this.#pendingInit = [whole()];
-        this.#pendingMoof = undefined;
+        this.#pendingInit = Buffer.from(buf.subarray(at, at + size));
+        this.#moof = undefined;
         return undefined;
       case 'moov': {
-        const moov = whole();
+        const moov = buf.subarray(at, at + size);
         this.#track = readTrackInfo(moov);
-        const data = Buffer.concat([...this.#pendingInit, moov]);
-        this.#pendingInit = [];
+        const data = Buffer.concat(this.#pendingInit ? [this.#pendingInit, moov] : [moov]);
+        this.#pendingInit = undefined;
         this.#seq = 0;
         return { kind: 'init', data };
       }
       case 'moof':
-        this.#pendingMoof = parts;
-        this.#pendingMoofBytes = size;
+        this.#moof = { at: start, size };
         return undefined;
       case 'mdat': {
-        const moof = this.#pendingMoof;
-        this.#pendingMoof = undefined;
-        if (!moof) return undefined; // an mdat without its moof: nothing a player could use
-        const moofBuf = moof.length === 1 ? moof[0]! : Buffer.concat(moof, this.#pendingMoofBytes);
-        const info = readMoof(moofBuf, this.#track);
-        return new Fragment([moofBuf, ...parts], this.#pendingMoofBytes + size, this.#seq++, info);
+        const moof = this.#moof;
+        this.#moof = undefined;
+        // An mdat without its moof right before it: nothing a player could use.
+        if (!moof || moof.at + moof.size !== start) return undefined;
+        const m = moof.at - this.#base;
+        const info = readMoof(buf.subarray(m, m + moof.size), this.#track);
+        return new Fragment(this, moof.at, moof.size + size, this.#seq++, info);
       }
       default:
         return undefined; // styp, sidx, prft, free…: not needed by players of this stream

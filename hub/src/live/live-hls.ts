@@ -36,6 +36,7 @@ export class LiveHls {
   #nextSeq = 0;
   #discontinuities = 0;
   #attached = false;
+  #release: (() => void) | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #waiters = new Set<() => void>();
 
@@ -52,7 +53,7 @@ export class LiveHls {
       this.#current = { seq: this.#nextSeq++, run: this.#run, parts: [], durationSec: 0 };
     }
     if (!this.#current) return; // wait for a key frame
-    this.#current.parts.push(...f.parts);
+    this.#current.parts.push(f.data);
     this.#current.durationSec += f.durationSec;
   };
 
@@ -109,6 +110,8 @@ export class LiveHls {
     this.#idleTimer = undefined;
     if (!this.#attached) return;
     this.#attached = false;
+    this.#release?.();
+    this.#release = undefined;
     this.#stream.off('init', this.#onInit);
     this.#stream.off('fragment', this.#onFragment);
     this.#segments = [];
@@ -125,6 +128,9 @@ export class LiveHls {
       // Start from the stream's current init segment; the first key frame opens a segment.
       const init = this.#stream.init;
       if (init) this.#onInit(init);
+      // The stream's source runs while someone needs it (the main stream is read from the
+      // recording only then).
+      this.#release = this.#stream.hold();
     }
     clearTimeout(this.#idleTimer);
     this.#idleTimer = setTimeout(() => this.detach(), this.#idleMs);

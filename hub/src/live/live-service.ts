@@ -1,19 +1,43 @@
 /**
- * Live video for phones. The main stream of each camera comes from its recorder's ffmpeg (one
- * RTSP session serves recording and every full-screen viewer). The sub stream, for tiles, is
+ * Live video for phones. The main stream of each camera is read from its recording while
+ * someone watches (one RTSP session serves recording and every full-screen viewer). The sub stream, for tiles, is
  * read only while someone watches it: an ffmpeg of its own starts with the first viewer and
  * stops `subIdleMs` after the last one leaves. A camera without a sub stream serves its tiles
  * from the main stream's fan-out.
  */
+import { join } from 'node:path';
 import type { Logger } from '../core/log.js';
 import type { HubModule } from '../core/module.js';
 import { rtspInputArgs } from '../media/ffmpeg-args.js';
 import { FfmpegSupervisor } from '../media/supervisor.js';
-import { liveOutputArgs } from '../recording/recorder.js';
 import { LiveHls } from './live-hls.js';
 import { LiveStream } from './live-stream.js';
+import { RecordingFollower } from './recording-follower.js';
 
 export type StreamName = 'main' | 'sub';
+
+/**
+ * The output of a live-only ffmpeg (the sub stream): the video as fragmented MP4 into `fifo`,
+ * a fragment every `fragmentMs` and at each key frame, flushed at once. Video only: a camera's
+ * audio is often G.711, which browsers' Media Source cannot play.
+ */
+export function liveOutputArgs(fragmentMs: number, fifo: string): string[] {
+  return [
+    '-map',
+    '0:v:0',
+    '-c',
+    'copy',
+    '-f',
+    'mp4',
+    '-movflags',
+    '+frag_keyframe+empty_moov+default_base_moof',
+    '-frag_duration',
+    String(fragmentMs * 1000),
+    '-flush_packets',
+    '1',
+    `file:${fifo}`,
+  ];
+}
 
 export interface SubSource {
   cameraId: string;
@@ -45,6 +69,7 @@ export class LiveService implements HubModule {
   #main = new Map<string, LiveStream>();
   #sub = new Map<string, OnDemand>();
   #hls = new Map<string, LiveHls>();
+  #followers = new Map<string, RecordingFollower>();
   #stopped = false;
 
   constructor(deps: { log: Logger; options: LiveServiceOptions }) {
@@ -60,10 +85,27 @@ export class LiveService implements HubModule {
     this.#stopped = true;
     for (const h of this.#hls.values()) h.detach();
     this.#hls.clear();
+    for (const f of this.#followers.values()) f.close();
+    this.#followers.clear();
     await Promise.all([...this.#sub.keys()].map((id) => this.#dropSub(id)));
   }
 
-  /** The main stream's fan-out, fed by the camera's recorder. */
+  /**
+   * Feeds the camera's main stream from its recording while someone watches (RecordingFollower).
+   * `openSegment` names the segment file being written (absolute), undefined while it is down.
+   */
+  follow(cameraId: string, openSegment: () => string | undefined): void {
+    this.#followers.get(cameraId)?.close();
+    const log = this.#log.child({ cameraId, stream: 'main' });
+    this.#followers.set(cameraId, new RecordingFollower(this.main(cameraId), { openSegment }, log));
+  }
+
+  /** Whether the main stream is being read from the recording now (tests and status). */
+  following(cameraId: string): boolean {
+    return this.#followers.get(cameraId)?.active ?? false;
+  }
+
+  /** The main stream's fan-out, fed from the camera's recording. */
   main(cameraId: string): LiveStream {
     let s = this.#main.get(cameraId);
     if (!s) {
@@ -101,6 +143,8 @@ export class LiveService implements HubModule {
   async drop(cameraId: string): Promise<void> {
     this.#hls.get(cameraId)?.detach();
     this.#hls.delete(cameraId);
+    this.#followers.get(cameraId)?.close();
+    this.#followers.delete(cameraId);
     this.#main.get(cameraId)?.end();
     this.#main.delete(cameraId);
     await this.#dropSub(cameraId);
@@ -111,19 +155,20 @@ export class LiveService implements HubModule {
     if (existing) return existing;
     const stream = new LiveStream(`sub-${source.cameraId}`);
     const log = this.#log.child({ cameraId: source.cameraId, stream: 'sub' });
+    const fifo = join(this.#o.runDir, `live-sub-${source.cameraId}.live`);
     const supervisor = new FfmpegSupervisor({
       name: `live-sub-${source.cameraId}`,
       args: () => {
         stream.restart();
         return [
           ...rtspInputArgs(source.inputUrl, { transport: 'tcp', timeoutMs: 5000, arrivalTimestamps: true }),
-          ...liveOutputArgs(this.#o.fragmentMs ?? 200),
+          ...liveOutputArgs(this.#o.fragmentMs ?? 200, fifo),
         ];
       },
       log,
       runDir: this.#o.runDir,
       ffmpegPath: this.#o.ffmpegPath,
-      onStdout: (chunk) => stream.feed(chunk),
+      media: { fifo, onData: (view) => stream.feed(view) },
     });
     supervisor.on('exited', () => stream.end());
     const entry: OnDemand = { stream, supervisor, idleTimer: undefined, running: false };

@@ -1,6 +1,6 @@
 /**
  * One camera stream's live fan-out. The recorder's ffmpeg (or an on-demand one for the sub
- * stream) writes fragmented MP4 to a pipe that the hub always drains: `feed()` never waits for
+ * stream) writes fragmented MP4 to a FIFO that the hub always drains: `feed()` never waits for
  * any viewer. Each viewer gets the init segment and the fragments since the latest key frame at
  * once (so the picture starts without waiting for the next key frame), then every fragment as it
  * comes. A viewer that cannot keep up (its socket holds more than `maxViewerBufferBytes`) skips
@@ -62,6 +62,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   #maxGopBytes: number;
   #stats = { fragments: 0, bytes: 0, droppedFragments: 0, lastFragmentAt: null as number | null };
   #broken = false;
+  #holds = 0;
 
   constructor(name: string, options: LiveStreamOptions = {}) {
     super();
@@ -84,7 +85,10 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     this.#gopBytes = 0;
   }
 
-  /** Bytes from the source's pipe. Cheap, synchronous, never throws. */
+  /**
+   * Bytes from the source. Cheap, synchronous, never throws; they are copied, so `chunk` may
+   * be a view of a buffer the caller reuses.
+   */
   feed(chunk: Buffer): void {
     if (this.#broken) return;
     let pieces: ReturnType<Fmp4Splitter['push']>;
@@ -101,8 +105,39 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     }
   }
 
+  /**
+   * An init segment from a source that splits the stream itself (the recording's follower).
+   * The same bytes as the current init segment change nothing: viewers carry on.
+   */
+  pushInit(data: Buffer): void {
+    if (this.#init?.equals(data)) return;
+    this.#onInit(data);
+  }
+
+  /** A fragment from a source that splits the stream itself; its `data` is its own. */
+  pushFragment(f: Fmp4Fragment): void {
+    this.#onFragment(f);
+  }
+
+  /**
+   * Someone other than a viewer needs the stream (live HLS): counts as a viewer for the
+   * `viewers` event, which starts and stops sources. Returns the release.
+   */
+  hold(): () => void {
+    this.#holds++;
+    this.emit('viewers', this.viewerCount);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#holds--;
+      this.emit('viewers', this.viewerCount);
+    };
+  }
+
+  /** Viewers, and holders of the stream (hold()). */
   get viewerCount(): number {
-    return this.#viewers.size;
+    return this.#viewers.size + this.#holds;
   }
 
   /** The init segment of the current run, once there is one. */
@@ -125,18 +160,19 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     } else if (this.#init) {
       viewer.send(this.#init);
     }
-    this.emit('viewers', this.#viewers.size);
+    this.emit('viewers', this.viewerCount);
     return () => this.remove(viewer);
   }
 
   remove(viewer: LiveViewer): void {
-    if (this.#viewers.delete(viewer)) this.emit('viewers', this.#viewers.size);
+    if (this.#viewers.delete(viewer)) this.emit('viewers', this.viewerCount);
   }
 
   #onInit(data: Buffer): void {
     this.#init = data;
     this.#gop = [];
     this.#gopBytes = 0;
+    this.#splitter.keepFrom(undefined);
     this.emit('init', data);
     for (const s of this.#viewers.values()) {
       // A new run: same codec setup or not, its timeline starts over, so the decoder must too.
@@ -153,12 +189,14 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     if (f.key) {
       this.#gop = [f];
       this.#gopBytes = f.bytes;
+      this.#splitter.keepFrom(f);
     } else if (this.#gop.length > 0 && this.#gopBytes + f.bytes <= this.#maxGopBytes) {
       this.#gop.push(f);
       this.#gopBytes += f.bytes;
-    } else {
+    } else if (this.#gop.length > 0) {
       this.#gop = [];
       this.#gopBytes = 0;
+      this.#splitter.keepFrom(undefined);
     }
     this.emit('fragment', f);
     for (const s of this.#viewers.values()) {

@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import { KhuError } from '../core/errors.js';
 import { maskSecrets } from './ffmpeg-args.js';
 import { type FfmpegProgress, ProgressParser } from './ffmpeg-progress.js';
+import { type FifoReader, readFifo } from './fifo.js';
 
 export type { FfmpegProgress } from './ffmpeg-progress.js';
 
@@ -23,8 +24,13 @@ export interface SpawnFfmpegOptions {
   stderrLines?: number;
   /** How often ffmpeg prints progress (`-stats_period`); ffmpeg's default is 500 ms. */
   progressPeriodMs?: number;
-  /** Media on stdout (e.g. fragmented MP4 for live viewers). Without it stdout goes to /dev/null. */
+  /** Media on stdout. Without it stdout goes to /dev/null. */
   onStdout?: (chunk: Buffer) => void;
+  /**
+   * Media written to a FIFO (an output of `args` names `fifo`), read with one reused buffer:
+   * `onData` gets a view valid only during the call. For outputs read all day (live video).
+   */
+  media?: { fifo: string; onData: (view: Buffer) => void };
   /** Media on stdout read through `FfmpegProcess.stdout`, with backpressure (e.g. into an HTTP reply). */
   pipeStdout?: boolean;
   /** Text ffmpeg writes to `pipe:4` (the segment list of a recorder), as it comes. */
@@ -66,9 +72,10 @@ export class FfmpegProcess extends EventEmitter<FfmpegProcessEvents> {
   #partialErr = '';
   #exit: FfmpegExit | undefined;
   #stopping: Promise<FfmpegExit> | undefined;
+  #media: FifoReader | undefined;
 
   /** Use `spawnFfmpeg`. */
-  constructor(child: ChildProcess & { pid: number }, options: SpawnFfmpegOptions) {
+  constructor(child: ChildProcess & { pid: number }, options: SpawnFfmpegOptions, media?: FifoReader) {
     super();
     this.#child = child;
     this.pid = child.pid;
@@ -84,6 +91,7 @@ export class FfmpegProcess extends EventEmitter<FfmpegProcessEvents> {
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => this.#onStderr(chunk));
     if (options.onStdout) child.stdout?.on('data', options.onStdout);
+    this.#media = media;
     const fd4 = child.stdio[4] as Readable | undefined;
     if (fd4 && options.onFd4) {
       fd4.setEncoding('utf8');
@@ -94,6 +102,7 @@ export class FfmpegProcess extends EventEmitter<FfmpegProcessEvents> {
       // reached EOF; stdin is ours to close.
       child.once('close', (code, signal) => {
         child.stdin?.destroy();
+        this.#media?.close();
         if (this.#partialErr) this.#pushLine(this.#partialErr);
         this.#partialErr = '';
         this.#exit = { code, signal };
@@ -173,7 +182,16 @@ export class FfmpegProcess extends EventEmitter<FfmpegProcessEvents> {
 
 /** The full argument list ffmpeg gets for `options` (also what gets logged, masked). */
 export function ffmpegArgs(options: SpawnFfmpegOptions): string[] {
-  const args = ['-hide_banner', '-loglevel', options.loglevel ?? 'error', '-nostats', '-progress', 'pipe:3'];
+  // -y: an output that exists (a FIFO of an earlier run) must never make ffmpeg ask on stdin.
+  const args = [
+    '-hide_banner',
+    '-y',
+    '-loglevel',
+    options.loglevel ?? 'error',
+    '-nostats',
+    '-progress',
+    'pipe:3',
+  ];
   if (options.progressPeriodMs !== undefined)
     args.push('-stats_period', String(options.progressPeriodMs / 1000));
   return [...args, ...options.args];
@@ -185,6 +203,8 @@ export function ffmpegArgs(options: SpawnFfmpegOptions): string[] {
  */
 export function spawnFfmpeg(options: SpawnFfmpegOptions): FfmpegProcess {
   const path = options.ffmpegPath ?? 'ffmpeg';
+  // Opened first: ffmpeg's open of the FIFO for writing then never waits for a reader.
+  const media = options.media && readFifo(options.media.fifo, options.media.onData);
   const child = spawn(path, ffmpegArgs(options), {
     stdio: [
       'pipe',
@@ -201,7 +221,8 @@ export function spawnFfmpeg(options: SpawnFfmpegOptions): FfmpegProcess {
     // The spawn error is emitted on the next tick; take it so that it is not unhandled.
     child.once('error', () => {});
     for (const s of child.stdio) s?.destroy();
+    media?.close();
     throw new KhuError('KHU_INTERNAL', `cannot start ffmpeg ("${path}"): is it installed and on PATH?`);
   }
-  return new FfmpegProcess(child as ChildProcess & { pid: number }, options);
+  return new FfmpegProcess(child as ChildProcess & { pid: number }, options, media);
 }

@@ -30,7 +30,8 @@ export interface FfmpegSupervisorOptions {
   ffmpegPath?: string;
   loglevel?: string;
   progressPeriodMs?: number;
-  onStdout?: (chunk: Buffer) => void;
+  /** Media each run writes to a FIFO (see SpawnFfmpegOptions.media). */
+  media?: SpawnFfmpegOptions['media'];
   /** What each run writes to `pipe:4` (see SpawnFfmpegOptions.onFd4). */
   onFd4?: (chunk: string) => void;
   /** First restart delay, doubled after each failed run up to `backoffMaxMs`. Default 250 ms. */
@@ -194,7 +195,7 @@ export class FfmpegSupervisor extends EventEmitter<FfmpegSupervisorEvents> imple
         ffmpegPath: this.#o.ffmpegPath,
         loglevel: this.#o.loglevel,
         progressPeriodMs: this.#o.progressPeriodMs,
-        onStdout: this.#o.onStdout,
+        media: this.#o.media,
         onFd4: this.#o.onFd4,
       };
       proc = spawnFfmpeg(spawnOptions);

@@ -2,7 +2,6 @@ import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventBus } from '../core/event-bus.js';
 import type { Logger } from '../core/log.js';
-import type { LiveStream } from '../live/live-stream.js';
 import { rtspInputArgs } from '../media/ffmpeg-args.js';
 import { FfmpegSupervisor } from '../media/supervisor.js';
 import type { CamerasRepo } from '../store/cameras-repo.js';
@@ -23,41 +22,11 @@ export interface RecorderOptions {
   ioTimeoutMs?: number;
   /** Asked before each start while the camera is down (e.g. a TCP connect to its RTSP port). */
   probe?: (signal: AbortSignal) => Promise<boolean>;
-  /**
-   * Live viewers of the main stream: the same ffmpeg also writes the video as fragmented MP4
-   * to its stdout, which the hub always drains into this fan-out (one RTSP session in all).
-   */
-  live?: LiveStream;
-  /** Fragment length of the live output; default 200 ms (latency on the phone). */
-  liveFragmentMs?: number;
 }
 
 export type RecorderState = 'starting' | 'recording' | 'reconnecting' | 'stopped';
 
 const iso = (ms: number) => new Date(ms).toISOString();
-
-/**
- * The second output of a recorder (or the only one of a live-only ffmpeg): the video as
- * fragmented MP4 on stdout, a fragment every `fragmentMs` and at each key frame, flushed at once.
- * Video only: a camera's audio is often G.711, which browsers' Media Source cannot play.
- */
-export function liveOutputArgs(fragmentMs: number): string[] {
-  return [
-    '-map',
-    '0:v:0',
-    '-c',
-    'copy',
-    '-f',
-    'mp4',
-    '-movflags',
-    '+frag_keyframe+empty_moov+default_base_moof',
-    '-frag_duration',
-    String(fragmentMs * 1000),
-    '-flush_packets',
-    '1',
-    'pipe:1',
-  ];
-}
 
 /** `20261126T100000Z`: the UTC time a run began, for its folder and file names. */
 function runTag(ms: number): string {
@@ -105,7 +74,6 @@ export class CameraRecorder {
       stallMs: Math.max(10_000, deps.options.segmentSeconds * 3000),
       probe: deps.options.probe,
       onFd4: (chunk) => this.#onList(chunk),
-      onStdout: deps.options.live ? (chunk) => deps.options.live!.feed(chunk) : undefined,
     });
     this.#supervisor.on('progress', (p) => {
       if (p.outTimeMs !== null) this.#tracker.progress(p.outTimeMs * 1000, Date.now());
@@ -153,7 +121,6 @@ export class CameraRecorder {
     this.#run = { tag, folder, closed: 0 };
     this.#tracker = new SegmentTracker();
     this.#pendingList = '';
-    this.#o.live?.restart();
     const fragmentUs = this.#o.fragmentMs * 1000;
     return [
       ...rtspInputArgs(this.#o.inputUrl, {
@@ -186,7 +153,6 @@ export class CameraRecorder {
       '-segment_list_type',
       'csv',
       join(this.#o.dir, folder, `${tag}-%05d.mp4`),
-      ...(this.#o.live ? liveOutputArgs(this.#o.liveFragmentMs ?? 200) : []),
     ];
   }
 
@@ -243,7 +209,6 @@ export class CameraRecorder {
   }
 
   #stopped(reason: string | null): void {
-    this.#o.live?.end();
     if (reason === null) {
       this.#state = 'stopped';
       return;
