@@ -143,6 +143,8 @@ export async function benchLive(): Promise<void> {
     adminPassword: `bench-${Date.now()}`,
     configFile: writeBenchConfig(dataDir, 'recording:\n  clipMaxMinutes: 61\n'),
     label: 'hub-live',
+    // For investigations: a V8 CPU profile of each hub process into this folder.
+    cpuProfDir: process.env.KHU_BENCH_CPU_PROF || undefined,
   };
   const hub = new HubChild(opts);
   const http = new HttpClient(hub.url, { maxSockets: 2 });

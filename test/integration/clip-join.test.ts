@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClipPiece, startClip } from '../../hub/src/recording/clip.js';
-import { concatFragments } from '../../hub/src/recording/fmp4-concat.js';
+import { concatFragments, writeChunks } from '../../hub/src/recording/fmp4-concat.js';
 
 const run = promisify(execFile);
 let dir: string;
@@ -52,9 +52,14 @@ async function probe(file: string): Promise<{ duration: number; frames: number; 
   return { duration: Number(j.format.duration), frames: frames('video'), audio: frames('audio') };
 }
 
-async function save(source: AsyncIterable<Buffer> | Readable, name: string): Promise<string> {
+async function save(source: AsyncGenerator<Buffer> | Readable, name: string): Promise<string> {
   const file = join(dir, name);
-  await pipeline(source instanceof Readable ? source : Readable.from(source), createWriteStream(file));
+  if (source instanceof Readable) await pipeline(source, createWriteStream(file));
+  else {
+    const out = createWriteStream(file);
+    await writeChunks(source, out);
+    await new Promise((resolve) => out.end(resolve));
+  }
   return file;
 }
 

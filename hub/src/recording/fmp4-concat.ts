@@ -7,7 +7,8 @@
  * most of a minute probing 360 files). Returns undefined when the files cannot be joined this
  * way (init segments differ: the camera's stream changed), and the caller uses ffmpeg instead.
  */
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
 import { children, type FileFragment, find, scanFile } from '../live/fmp4.js';
 import type { ClipPiece } from './clip.js';
 
@@ -128,8 +129,50 @@ function trexDurations(init: Buffer): Map<number, number> {
  */
 const BATCH_BYTES = 4 * 1024 * 1024;
 
+interface FileBytes {
+  /** The file's bytes, in `whole`. */
+  data: Buffer;
+  whole: Buffer;
+}
+
+/** Reads a whole file into `into` when it is big enough (a buffer used before), else a new one. */
+async function readInto(file: string, into: Buffer | undefined): Promise<FileBytes> {
+  const fh = await open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    // Room to spare: the next segment is often a little bigger.
+    const whole = into && into.length >= size ? into : Buffer.allocUnsafeSlow(Math.ceil(size * 1.25));
+    let at = 0;
+    while (at < size) {
+      const { bytesRead } = await fh.read(whole, at, size - at, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+    return { data: whole.subarray(0, at), whole };
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
- * The clip as a stream of bytes, or undefined when the files' init segments differ. Starts at
+ * Writes `chunks` (from concatFragments) to `out`, asking for the next one only once the last
+ * is written out: the chunks are slices of buffers that are read into again.
+ */
+export async function writeChunks(chunks: AsyncGenerator<Buffer>, out: Writable): Promise<void> {
+  try {
+    for await (const chunk of chunks) {
+      await new Promise<void>((resolve, reject) =>
+        out.write(chunk, (err) => (err ? reject(err) : resolve())),
+      );
+    }
+  } finally {
+    await chunks.return(undefined);
+  }
+}
+
+/**
+ * The clip as a stream of bytes, or undefined when the files' init segments differ. Each chunk
+ * is valid only until the next is asked for (use writeChunks). Starts at
  * the key frame at or before `fromMs`, ends with the fragment that reaches `toMs`. Each file is
  * read whole (a segment is a few MB), its small `moof` boxes are rewritten in place, and its
  * fragments go out as slices of it, never copied.
@@ -204,16 +247,23 @@ export async function concatFragments(
       batched += f.end - f.moofStart;
     };
 
-    // The next file is read while this one goes out.
-    let next: Promise<Buffer> | undefined = readFile(pieces[0]!.file);
+    // The next file is read while this one goes out, into one of two buffers used in turn: a
+    // gigabyte of fresh buffers an hour kept the garbage collector busy for seconds.
+    let spare: Buffer | undefined;
+    let next: Promise<FileBytes> | undefined = readInto(pieces[0]!.file, undefined);
     for (const [i, piece] of pieces.entries()) {
       // A file that retention deleted meanwhile is left out, like a gap.
-      const buf = await next!.catch(() => undefined);
-      next = i + 1 < pieces.length ? readFile(pieces[i + 1]!.file) : undefined;
+      const read = await next!.catch(() => undefined);
+      next = i + 1 < pieces.length ? readInto(pieces[i + 1]!.file, spare) : undefined;
+      spare = undefined;
       next?.catch(() => {}); // a clip that ends early never awaits it
-      if (!buf) continue;
+      if (!read) continue;
+      const buf = read.data;
       const scan = scanFile(buf);
-      if (!scan) continue;
+      if (!scan) {
+        spare = read.whole;
+        continue;
+      }
       offsets = new Map();
       let ended = false;
       // Fragments before `fromMs` are held back until the key frame they hang on is known.
@@ -243,6 +293,12 @@ export async function concatFragments(
       }
       // The next file follows this one's last sample, track by track.
       for (const [id, end] of ends) nextStart.set(id, end);
+      // All of this file goes out now; once the reader asks for more, its buffer is free.
+      endRun();
+      yield* batch;
+      batch = [];
+      batched = 0;
+      spare = read.whole;
       if (ended) break;
     }
     endRun();

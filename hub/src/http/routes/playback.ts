@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type as T } from '@sinclair/typebox';
 import { badRequest, KhuError, notFound } from '../../core/errors.js';
 import { startClip } from '../../recording/clip.js';
-import { concatFragments } from '../../recording/fmp4-concat.js';
+import { concatFragments, writeChunks } from '../../recording/fmp4-concat.js';
 import { fmp4Layout, vodPlaylist } from '../../recording/playback.js';
 import { requireRole } from '../auth.js';
 
@@ -149,7 +149,21 @@ export const playbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
         req.log.warn({ err }, 'could not join the segments directly: ffmpeg joins them');
         return undefined;
       });
-      if (joined) return reply.send(Readable.from(joined));
+      if (joined) {
+        // Written here, one chunk after the other (they are slices of reused buffers).
+        reply.hijack();
+        const res = reply.raw;
+        res.writeHead(200, reply.getHeaders() as Record<string, string>);
+        try {
+          await writeChunks(joined, res);
+          res.end();
+        } catch (err) {
+          // The viewer went away, or a file could not be read: the download ends short.
+          req.log.warn({ err }, 'clip export ended early');
+          res.destroy();
+        }
+        return reply;
+      }
       const clip = await startClip({ pieces, fromMs, toMs, ffmpegPath: config.recording.ffmpegPath });
       void clip.proc.exited.then(async (exit) => {
         await clip.cleanup();
