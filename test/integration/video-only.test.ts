@@ -9,18 +9,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fmp4Splitter } from '../../hub/src/live/fmp4.js';
-import { videoOnlyFragment, videoOnlyInit, videoTrack } from '../../hub/src/live/video-only.js';
+import { decoderKey, videoOnlyFragment, videoOnlyInit, videoTrack } from '../../hub/src/live/video-only.js';
 
 let dir: string;
 
 /** A 2 s segment like the recorder's: H.264 at 25 fps with a key frame each second, AAC audio. */
-function segment(name: string, colour: string): Buffer {
+function segment(name: string, colour: string, size = '320x240'): Buffer {
   const file = join(dir, name);
   const r = spawnSync(
     'ffmpeg',
     [
       ...['-hide_banner', '-loglevel', 'error', '-y'],
-      ...['-f', 'lavfi', '-i', `color=c=${colour}:size=320x240:rate=25`],
+      ...['-f', 'lavfi', '-i', `color=c=${colour}:size=${size}:rate=25`],
       ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=16000'],
       ...['-t', '2', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25', '-c:a', 'aac'],
       ...['-f', 'mp4', '-movflags', '+frag_keyframe+empty_moov+default_base_moof'],
@@ -114,6 +114,23 @@ describe('live video cut from recorded segments', () => {
     });
     expect(decode.status).toBe(0);
     expect(decode.stderr).toBe('');
+  });
+
+  it('tells a new decoder setup from a segment that only starts a new file', () => {
+    const initOf = (file: Buffer) => {
+      const init = new Fmp4Splitter().push(file)[0]!;
+      expect(init.kind).toBe('init');
+      return init.data;
+    };
+    const [a, b, other] = [
+      initOf(segment('k1.mp4', 'red')),
+      initOf(segment('k2.mp4', 'blue')),
+      initOf(segment('k3.mp4', 'red', '352x288')),
+    ];
+    const key = (init: Buffer) => decoderKey(init, videoTrack(init)!);
+    expect(key(a)).toBeDefined();
+    expect(key(b)).toBe(key(a));
+    expect(key(other)).not.toBe(key(a));
   });
 
   it('leaves out what it cannot read instead of passing it on', () => {

@@ -16,7 +16,7 @@ import { dirname } from 'node:path';
 import type { Logger } from '../core/log.js';
 import { type Fmp4Piece, Fmp4Splitter } from './fmp4.js';
 import type { LiveStream } from './live-stream.js';
-import { type VideoTrack, videoOnlyFragment, videoOnlyInit, videoTrack } from './video-only.js';
+import { decoderKey, type VideoTrack, videoOnlyFragment, videoOnlyInit, videoTrack } from './video-only.js';
 
 export interface RecordingFollowerOptions {
   /** The segment file being written now (absolute path), or undefined while the camera is down. */
@@ -49,6 +49,7 @@ export class RecordingFollower {
   #linger: NodeJS.Timeout | undefined;
   #buf: Buffer | undefined;
   #warned = false;
+  #decoderKey: string | undefined;
 
   readonly #onViewers = (n: number) => {
     if (n > 0) {
@@ -102,6 +103,7 @@ export class RecordingFollower {
     this.#watchedDir = undefined;
     this.#closeFile();
     this.#track = undefined;
+    this.#decoderKey = undefined;
     this.#lastEnd = undefined;
     this.#buf = undefined;
     // Its init segment and key-frame fragments would be stale for the next viewer.
@@ -202,6 +204,11 @@ export class RecordingFollower {
         this.#warned = true;
         return;
       }
+      // Every segment file starts with an init segment: a viewer's decoder starts over only
+      // when what it decodes changes (a new camera setting), not at each file.
+      const key = decoderKey(piece.data, this.#track);
+      if (key !== undefined && key === this.#decoderKey && this.#stream.init) return;
+      this.#decoderKey = key;
       this.#stream.pushInit(videoOnlyInit(piece.data, this.#track));
       return;
     }

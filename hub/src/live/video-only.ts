@@ -53,6 +53,24 @@ export function videoTrack(init: Buffer): VideoTrack | undefined {
   return undefined;
 }
 
+/**
+ * What a decoder needs from an init segment: the video's sample description (codec, size,
+ * parameter sets), its track number and timescale. Two inits with the same key decode the same
+ * fragments, even when other bytes (creation times, the audio track) differ.
+ */
+export function decoderKey(init: Buffer, track: VideoTrack): string | undefined {
+  const moov = find(init, 0, init.length, ['moov']);
+  if (!moov) return undefined;
+  for (const [type, s, e] of children(init, moov[0], moov[1])) {
+    if (type !== 'trak') continue;
+    const tkhd = find(init, s + 8, e, ['tkhd']);
+    if (!tkhd || init.readUInt32BE(tkhd[0] + (init[tkhd[0]] === 1 ? 20 : 12)) !== track.trackId) continue;
+    const stsd = find(init, s + 8, e, ['mdia', 'minf', 'stbl', 'stsd']);
+    return stsd && `${track.trackId}:${track.timescale}:${init.toString('base64', stsd[0], stsd[1])}`;
+  }
+  return undefined;
+}
+
 /** The init segment with the video track alone: other `trak` boxes and their `trex` left out. */
 export function videoOnlyInit(init: Buffer, track: VideoTrack): Buffer {
   const out: Buffer[] = [];
