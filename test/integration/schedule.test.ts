@@ -99,6 +99,10 @@ describe('lighting programs', () => {
   it('catches up at start, and a restart switches nothing needlessly', async () => {
     t = await TestHub.start();
     const relay = await t.onlineRelay({ id: 'c1', zone: 'pho-b' });
+    // The relay's own fallback timer (minutes, armed while the hub is down) would switch it at
+    // the start of the instant's minute: keep the whole down time inside one minute, so that
+    // what switches the light on is the hub catching up.
+    await waitFor(() => Date.now() % 60_000 < 45_000, { timeoutMs: 20_000, message: 'a fresh minute' });
     const now = Date.now();
     const at = now + 1500;
     await program('late', [
