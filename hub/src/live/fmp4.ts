@@ -273,11 +273,7 @@ export function find(buf: Buffer, start: number, end: number, path: string[]): [
 function readTrackInfo(moov: Buffer): TrackInfo {
   const info: TrackInfo = { timescale: 90_000, defaultFlags: 0, defaultDuration: 0 };
   const mdhd = find(moov, 8, moov.length, ['trak', 'mdia', 'mdhd']);
-  if (mdhd) {
-    const version = moov[mdhd[0]];
-    const at = mdhd[0] + 4 + (version === 1 ? 16 : 8);
-    if (at + 4 <= mdhd[1]) info.timescale = moov.readUInt32BE(at) || 90_000;
-  }
+  if (mdhd && mdhd[0] + 24 <= mdhd[1]) info.timescale = mdhdTimescale(moov, mdhd[0]) || 90_000;
   const trex = find(moov, 8, moov.length, ['mvex', 'trex']);
   if (trex && trex[0] + 24 <= trex[1]) {
     info.defaultDuration = moov.readUInt32BE(trex[0] + 12);
@@ -286,60 +282,144 @@ function readTrackInfo(moov: Buffer): TrackInfo {
   return info;
 }
 
-function readMoof(moof: Buffer, track: TrackInfo): { key: boolean; startSec: number; durationSec: number } {
-  const traf = find(moof, 8, moof.length, ['traf']);
-  if (!traf) return { key: false, startSec: 0, durationSec: 0 };
-  let defaultFlags = track.defaultFlags;
-  let defaultDuration = track.defaultDuration;
-  let baseTime = 0;
+/** track_ID of a `tkhd` box whose body starts at `body`. */
+export function tkhdTrackId(buf: Buffer, body: number): number {
+  return buf.readUInt32BE(body + (buf[body] === 1 ? 20 : 12));
+}
+
+/** Timescale of an `mdhd` box whose body starts at `body`. */
+export function mdhdTimescale(buf: Buffer, body: number): number {
+  return buf.readUInt32BE(body + (buf[body] === 1 ? 20 : 12));
+}
+
+/** trex (or tfhd) defaults for samples whose trun leaves a field out. */
+export interface SampleDefaults {
+  duration: number;
+  size: number;
+  flags: number;
+}
+
+/** trex sample defaults per track_ID, from an init segment (`ftyp` + `moov`). */
+export function trexDefaults(init: Buffer): Map<number, SampleDefaults> {
+  const out = new Map<number, SampleDefaults>();
+  const mvex = find(init, 0, init.length, ['moov', 'mvex']);
+  if (!mvex) return out;
+  for (const [type, s] of children(init, mvex[0], mvex[1])) {
+    if (type !== 'trex') continue;
+    out.set(init.readUInt32BE(s + 12), {
+      duration: init.readUInt32BE(s + 20),
+      size: init.readUInt32BE(s + 24),
+      flags: init.readUInt32BE(s + 28),
+    });
+  }
+  return out;
+}
+
+/** One track's part of a fragment, as its `traf` says. Offsets are into the buffer read. */
+export interface TrafInfo {
+  trackId: number;
+  /** Body of the tfdt box (-1 when there is none), its version, and its decode time. */
+  tfdtAt: number;
+  tfdtVersion: number;
+  baseTime: number;
+  /** Where the first trun's data offset sits (-1 when it has none), and its value. */
+  dataOffsetAt: number;
+  dataOffset: number;
+  truns: number;
+  /** Sums over the samples of every trun, in timescale units and bytes. */
+  duration: number;
+  bytes: number;
+  /** The first sample is a sync sample (a key frame). */
+  key: boolean;
+}
+
+/**
+ * Reads the `traf` whose children lie in [start, end) of `buf`: tfhd, tfdt and trun
+ * (ISO/IEC 14496-12 §8.8.7, §8.8.12, §8.8.8). `defaults` gives the track's trex defaults.
+ */
+export function readTraf(
+  buf: Buffer,
+  start: number,
+  end: number,
+  defaults: (trackId: number) => SampleDefaults,
+): TrafInfo {
+  const info: TrafInfo = {
+    trackId: 0,
+    tfdtAt: -1,
+    tfdtVersion: 0,
+    baseTime: 0,
+    dataOffsetAt: -1,
+    dataOffset: 0,
+    truns: 0,
+    duration: 0,
+    bytes: 0,
+    key: false,
+  };
+  let d: SampleDefaults = { duration: 0, size: 0, flags: 0 };
   let firstFlags: number | undefined;
-  let duration = 0;
-  for (const [type, s, e] of children(moof, traf[0], traf[1])) {
+  for (const [type, s, e] of children(buf, start, end)) {
     const body = s + 8;
     if (type === 'tfhd') {
-      const flags = moof.readUIntBE(body + 1, 3);
-      let at = body + 8; // version+flags, track_ID
+      const flags = buf.readUIntBE(body + 1, 3);
+      info.trackId = buf.readUInt32BE(body + 4);
+      d = { ...defaults(info.trackId) };
+      let at = body + 8;
       if (flags & 0x1) at += 8;
       if (flags & 0x2) at += 4;
-      if (flags & 0x8) {
-        defaultDuration = moof.readUInt32BE(at);
+      if (flags & 0x8 && at + 4 <= e) {
+        d.duration = buf.readUInt32BE(at);
         at += 4;
       }
-      if (flags & 0x10) at += 4;
-      if (flags & 0x20 && at + 4 <= e) defaultFlags = moof.readUInt32BE(at);
+      if (flags & 0x10 && at + 4 <= e) {
+        d.size = buf.readUInt32BE(at);
+        at += 4;
+      }
+      if (flags & 0x20 && at + 4 <= e) d.flags = buf.readUInt32BE(at);
     } else if (type === 'tfdt') {
-      baseTime = moof[body] === 1 ? Number(moof.readBigUInt64BE(body + 4)) : moof.readUInt32BE(body + 4);
+      info.tfdtAt = body;
+      info.tfdtVersion = buf[body]!;
+      info.baseTime =
+        info.tfdtVersion === 1 ? Number(buf.readBigUInt64BE(body + 4)) : buf.readUInt32BE(body + 4);
     } else if (type === 'trun') {
-      const flags = moof.readUIntBE(body + 1, 3);
-      const count = moof.readUInt32BE(body + 4);
+      info.truns++;
+      const flags = buf.readUIntBE(body + 1, 3);
+      const count = buf.readUInt32BE(body + 4);
       let at = body + 8;
-      if (flags & 0x1) at += 4;
-      let first: number | undefined;
+      if (flags & 0x1) {
+        if (info.truns === 1) {
+          info.dataOffsetAt = at;
+          info.dataOffset = buf.readInt32BE(at);
+        }
+        at += 4;
+      }
       if (flags & 0x4) {
-        first = moof.readUInt32BE(at);
+        firstFlags ??= buf.readUInt32BE(at);
         at += 4;
       }
       const perSample =
         (flags & 0x100 ? 4 : 0) + (flags & 0x200 ? 4 : 0) + (flags & 0x400 ? 4 : 0) + (flags & 0x800 ? 4 : 0);
+      // Fields a trun leaves out come from tfhd or trex (a still picture: every sample one size).
       for (let i = 0; i < count && at + perSample <= e; i++) {
         let p = at;
-        if (flags & 0x100) {
-          duration += moof.readUInt32BE(p);
-          p += 4;
-        } else duration += defaultDuration;
+        info.duration += flags & 0x100 ? buf.readUInt32BE(p) : d.duration;
+        if (flags & 0x100) p += 4;
+        info.bytes += flags & 0x200 ? buf.readUInt32BE(p) : d.size;
         if (flags & 0x200) p += 4;
-        if (flags & 0x400 && i === 0 && first === undefined) first = moof.readUInt32BE(p);
+        if (flags & 0x400 && i === 0) firstFlags ??= buf.readUInt32BE(p);
         at += perSample;
       }
-      if (firstFlags === undefined) firstFlags = first;
     }
   }
-  const flags = firstFlags ?? defaultFlags;
-  return {
-    key: (flags & NON_SYNC) === 0,
-    startSec: baseTime / track.timescale,
-    durationSec: duration / track.timescale,
-  };
+  info.key = ((firstFlags ?? d.flags) & NON_SYNC) === 0;
+  return info;
+}
+
+function readMoof(moof: Buffer, track: TrackInfo): { key: boolean; startSec: number; durationSec: number } {
+  const traf = find(moof, 8, moof.length, ['traf']);
+  if (!traf) return { key: false, startSec: 0, durationSec: 0 };
+  const defaults = { duration: track.defaultDuration, size: 0, flags: track.defaultFlags };
+  const t = readTraf(moof, traf[0], traf[1], () => defaults);
+  return { key: t.key, startSec: t.baseTime / track.timescale, durationSec: t.duration / track.timescale };
 }
 
 /**

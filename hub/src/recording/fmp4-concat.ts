@@ -9,7 +9,18 @@
  */
 import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
-import { children, type FileFragment, find, scanFile } from '../live/fmp4.js';
+import {
+  children,
+  type FileFragment,
+  find,
+  mdhdTimescale,
+  readTraf,
+  type SampleDefaults,
+  scanFile,
+  type TrafInfo,
+  tkhdTrackId,
+  trexDefaults,
+} from '../live/fmp4.js';
 import type { ClipPiece } from './clip.js';
 
 /** The init segment (ftyp + moov) at the start of a file, or undefined. */
@@ -48,84 +59,27 @@ function timescales(init: Buffer): Map<number, number> {
     const tkhd = find(init, s + 8, e, ['tkhd']);
     const mdhd = find(init, s + 8, e, ['mdia', 'mdhd']);
     if (!tkhd || !mdhd) continue;
-    const trackId = init.readUInt32BE(tkhd[0] + (init[tkhd[0]] === 1 ? 20 : 12));
-    const timescale = init.readUInt32BE(mdhd[0] + (init[mdhd[0]] === 1 ? 20 : 12));
-    out.set(trackId, timescale);
+    out.set(tkhdTrackId(init, tkhd[0]), mdhdTimescale(init, mdhd[0]));
   }
   return out;
 }
 
-interface TrafInfo {
-  trackId: number;
-  /** Offset of the tfdt box's body in the fragment, and its version. */
-  tfdtAt: number;
-  version: number;
-  baseTime: bigint;
-  duration: bigint;
-}
-
-/** Per track fragment: where its decode time sits and how long its samples last. */
-function trafs(fragment: Buffer, defaults: Map<number, number>): TrafInfo[] {
+/** Each track's part of a fragment (`moof` first), as the fragment says. */
+function trafs(fragment: Buffer, defaults: Map<number, SampleDefaults>): TrafInfo[] {
   const out: TrafInfo[] = [];
-  const moofSize = fragment.readUInt32BE(0);
-  for (const [type, s, e] of children(fragment, 8, moofSize)) {
+  const none = { duration: 0, size: 0, flags: 0 };
+  for (const [type, s, e] of children(fragment, 8, fragment.readUInt32BE(0))) {
     if (type !== 'traf') continue;
-    let trackId = 0;
-    let defaultDuration = 0;
-    let tfdtAt = -1;
-    let version = 0;
-    let baseTime = 0n;
-    let duration = 0n;
-    for (const [t, bs, be] of children(fragment, s + 8, e)) {
-      const body = bs + 8;
-      if (t === 'tfhd') {
-        const flags = fragment.readUIntBE(body + 1, 3);
-        trackId = fragment.readUInt32BE(body + 4);
-        defaultDuration = defaults.get(trackId) ?? 0;
-        let at = body + 8;
-        if (flags & 0x1) at += 8;
-        if (flags & 0x2) at += 4;
-        if (flags & 0x8) defaultDuration = fragment.readUInt32BE(at);
-      } else if (t === 'tfdt') {
-        tfdtAt = body;
-        version = fragment[body]!;
-        baseTime =
-          version === 1 ? fragment.readBigUInt64BE(body + 4) : BigInt(fragment.readUInt32BE(body + 4));
-      } else if (t === 'trun') {
-        const flags = fragment.readUIntBE(body + 1, 3);
-        const count = fragment.readUInt32BE(body + 4);
-        let at = body + 8 + (flags & 0x1 ? 4 : 0) + (flags & 0x4 ? 4 : 0);
-        const per =
-          (flags & 0x100 ? 4 : 0) +
-          (flags & 0x200 ? 4 : 0) +
-          (flags & 0x400 ? 4 : 0) +
-          (flags & 0x800 ? 4 : 0);
-        for (let i = 0; i < count && at + per <= be; i++) {
-          duration += BigInt(flags & 0x100 ? fragment.readUInt32BE(at) : defaultDuration);
-          at += per;
-        }
-      }
-    }
-    if (tfdtAt >= 0) out.push({ trackId, tfdtAt, version, baseTime, duration });
-  }
-  return out;
-}
-
-/** trex default sample durations per track, from a moov. */
-function trexDurations(init: Buffer): Map<number, number> {
-  const out = new Map<number, number>();
-  const mvex = find(init, 0, init.length, ['moov', 'mvex']);
-  if (!mvex) return out;
-  for (const [type, s] of children(init, mvex[0], mvex[1])) {
-    if (type === 'trex') out.set(init.readUInt32BE(s + 12), init.readUInt32BE(s + 20));
+    const t = readTraf(fragment, s + 8, e, (id) => defaults.get(id) ?? none);
+    if (t.tfdtAt >= 0) out.push(t);
   }
   return out;
 }
 
 /**
  * Output is handed on after about this many bytes, piece by piece as read (slices of the
- * files): joining them into one buffer first doubled the
- * garbage the hub's small-heap settings collect, and a clip went out at half the speed.
+ * files): joining them into one buffer first doubled the garbage the hub's small-heap settings
+ * collect, and a clip went out at half the speed.
  */
 const BATCH_BYTES = 4 * 1024 * 1024;
 
@@ -199,7 +153,7 @@ export async function concatFragments(
   const pieces = found;
   const first = init;
   const scales = timescales(init);
-  const defaults = trexDurations(init);
+  const defaults = trexDefaults(init);
   if (scales.size === 0) return undefined;
   return (async function* () {
     /** Per track: where the next file's first sample goes, and the end of what was written. */
@@ -219,16 +173,17 @@ export async function concatFragments(
       for (const t of trafs(out, defaults)) {
         const base = nextStart.get(t.trackId);
         if (base === undefined) continue;
+        const baseTime = BigInt(t.baseTime);
         let offset = offsets.get(t.trackId);
         if (offset === undefined) {
-          offset = base - t.baseTime;
+          offset = base - baseTime;
           offsets.set(t.trackId, offset);
         }
-        const time = t.baseTime + offset;
-        if (t.version === 1) out.writeBigUInt64BE(time, t.tfdtAt + 4);
+        const time = baseTime + offset;
+        if (t.tfdtVersion === 1) out.writeBigUInt64BE(time, t.tfdtAt + 4);
         else if (time <= 0xffffffffn) out.writeUInt32BE(Number(time), t.tfdtAt + 4);
         else throw new Error('clip too long for 32-bit fragment times');
-        ends.set(t.trackId, time + t.duration);
+        ends.set(t.trackId, time + BigInt(t.duration));
       }
     };
     // Back-to-back fragments of a file go out as one slice of it.
