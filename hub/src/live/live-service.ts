@@ -110,7 +110,6 @@ export class LiveService implements HubModule {
     let s = this.#main.get(cameraId);
     if (!s) {
       s = new LiveStream(`main-${cameraId}`);
-      s.on('corrupt', (err) => this.#log.error({ err, cameraId }, 'live output is not fragmented MP4'));
       this.#main.set(cameraId, s);
     }
     return s;

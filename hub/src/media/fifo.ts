@@ -39,11 +39,7 @@ export interface FifoReader {
  * Reads `path` (made a FIFO if it is not one) until `close()`. `onData` gets a view of the
  * reused buffer: valid only during the call, to be copied if kept.
  */
-export function readFifo(
-  path: string,
-  onData: (view: Buffer) => void,
-  onError: (err: Error) => void = () => {},
-): FifoReader {
+export function readFifo(path: string, onData: (view: Buffer) => void): FifoReader {
   ensureFifo(path);
   const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
   let socket: Socket;
@@ -67,7 +63,8 @@ export function readFifo(
     closeSync(fd);
     throw err;
   }
-  socket.on('error', onError);
+  // A read error ends the socket: ffmpeg's next write then fails, and its supervisor restarts it.
+  socket.on('error', () => {});
   let closed = false;
   return {
     close() {
