@@ -18,6 +18,7 @@ import { EdgeAgent } from '../../edge/agent.js';
 import { type EdgeConfig, loadEdgeConfig, parseEdgeConfig } from '../../edge/config.js';
 import { gpiosetArgs, parseGpiodMajor } from '../../edge/drivers.js';
 import { sunTimes } from '../../hub/src/protocol/sun.js';
+import { edgeConfigDoc } from '../helpers/edge.js';
 import { waitFor, waitForEvent } from '../helpers/wait.js';
 
 const teardown: (() => unknown)[] = [];
@@ -73,21 +74,8 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-const configDoc = (dir: string, port: number) => ({
-  mqtt: {
-    host: '127.0.0.1',
-    port,
-    username: 'cab1',
-    password: 'pw',
-    topic: 'cab1',
-    reconnect: { initialMs: 50, maxMs: 200 },
-  },
-  channels: 2,
-  driver: { kind: 'file', path: join(dir, 'relays-out.json') },
-  stateDir: join(dir, 'state'),
-  site: { latitude: 21.32, longitude: 105.29, timezone: '+07:00' },
-  telePeriodSec: 0,
-});
+const configDoc = (dir: string, port: number) =>
+  edgeConfigDoc(dir, { port, username: 'cab1', password: 'pw', topic: 'cab1' });
 
 const silent = pino({ level: 'silent' });
 

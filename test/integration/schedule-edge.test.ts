@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EdgeAgent } from '../../edge/agent.js';
 import { parseEdgeConfig } from '../../edge/config.js';
+import { edgeConfigDoc } from '../helpers/edge.js';
 import { TestHub } from '../helpers/hub.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -40,21 +41,7 @@ describe('lighting programs on an edge agent', () => {
     // The agent's clock runs `offset` ahead of the real one: the test moves it to just before
     // the programmed instant instead of waiting ten minutes.
     let offset = 0;
-    const config = parseEdgeConfig({
-      mqtt: {
-        host: '127.0.0.1',
-        port: login.port,
-        username: login.username,
-        password: login.password,
-        topic: login.topic,
-        reconnect: { initialMs: 50, maxMs: 200 },
-      },
-      channels: 2,
-      driver: { kind: 'file', path: join(dir, 'relays-out.json') },
-      stateDir: join(dir, 'state'),
-      site: { latitude: 21.32, longitude: 105.29, timezone: '+07:00' },
-      telePeriodSec: 0,
-    });
+    const config = parseEdgeConfig(edgeConfigDoc(dir, login));
     agent = new EdgeAgent({ config, log: pino({ level: 'silent' }), clock: () => Date.now() + offset });
     await agent.start();
 
