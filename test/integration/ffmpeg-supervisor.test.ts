@@ -306,7 +306,9 @@ describe('FfmpegSupervisor', () => {
     const sending = await stallingServer(readFileSync(tsFile));
     const s2 = supervise({
       args: stalledAfterStart(sending),
-      stallMs: 600,
+      // Start-up counts too: under load ffmpeg took more than 600 ms to its first frame, and the
+      // watchdog ended that run before it had advanced at all (a CI flake).
+      stallMs: 2000,
       progressPeriodMs: 100,
       stopGraceMs: 200,
       stopTermMs: 200,
